@@ -1,0 +1,1 @@
+"""Reproduction scripts: one question per module; see :mod:`distsim.experiment`."""

@@ -1,0 +1,1 @@
+"""Topology builders (networkx graphs of accelerators and switches)."""
