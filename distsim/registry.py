@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Callable, Generic, Iterable, TypeVar
 
 from .errors import ConfigError
@@ -26,10 +27,11 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A name -> object table with lazy import of the modules that fill it."""
 
-    def __init__(self, kind: str, modules: Iterable[str] = ()):
+    def __init__(self, kind: str, modules: Iterable[str] = (), packages: Iterable[str] = ()):
         self.kind = kind
         self._items: dict[str, T] = {}
         self._modules = tuple(modules)
+        self._packages = tuple(packages)  # every public submodule is imported
         self._loaded = False
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -46,6 +48,11 @@ class Registry(Generic[T]):
             self._loaded = True
             for mod in self._modules:
                 importlib.import_module(mod)
+            for pkg in self._packages:
+                package = importlib.import_module(pkg)
+                for info in pkgutil.iter_modules(package.__path__):
+                    if not info.name.startswith("_"):
+                        importlib.import_module(f"{pkg}.{info.name}")
 
     def get(self, name: str) -> T:
         self._load()

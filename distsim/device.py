@@ -1,0 +1,172 @@
+"""Accelerator specs.
+
+A :class:`Device` is a frozen spec in SI units.  Specs ship in
+``distsim/data/devices.yaml`` (keys in human units, converted once here) and
+more can be loaded from a user's YAML file with :func:`load_devices`.
+Timing models live in :mod:`distsim.costmodel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from . import units
+from .errors import ConfigError, require_positive
+
+_FILE_KEYS = {
+    "description", "source", "peak_TFLOPS", "memory_bandwidth_GBps", "cache_MB", "memory_GiB",
+    "compute_efficiency", "bandwidth_efficiency", "precision",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Device:
+    """An accelerator.
+
+    Parameters
+    ----------
+    peak_flop_per_s : dict
+        Peak FLOP/s per precision name (``"fp32"``, ``"bf16"``, ...).
+    precision : str
+        The precision steps run in; selects :attr:`flop_per_s`.
+    memory_bandwidth_bytes_per_s, cache_bytes, memory_bytes : float
+        Off-chip bandwidth, on-chip (L2) cache and memory capacity.
+    compute_efficiency, bandwidth_efficiency : float
+        Achievable fractions of peak, in (0, 1] (the paper uses 0.8 and 0.7).
+    """
+
+    name: str
+    peak_flop_per_s: dict = field(hash=False)
+    memory_bandwidth_bytes_per_s: float
+    cache_bytes: float
+    memory_bytes: float
+    compute_efficiency: float = 0.8
+    bandwidth_efficiency: float = 0.7
+    precision: str = "fp32"
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self):
+        if not self.peak_flop_per_s:
+            raise ConfigError(f"device {self.name}: peak_flop_per_s must name at least one precision")
+        for prec, value in self.peak_flop_per_s.items():
+            require_positive(f"device {self.name}: peak FLOP/s for {prec}", value)
+        if self.precision not in self.peak_flop_per_s:
+            raise ConfigError(
+                f"device {self.name}: precision {self.precision!r} not in its peaks; accepted: "
+                + ", ".join(self.peak_flop_per_s)
+            )
+        require_positive(f"device {self.name}: memory_bandwidth", self.memory_bandwidth_bytes_per_s)
+        require_positive(f"device {self.name}: cache", self.cache_bytes, allow_zero=True)
+        require_positive(f"device {self.name}: memory", self.memory_bytes)
+        for key in ("compute_efficiency", "bandwidth_efficiency"):
+            value = getattr(self, key)
+            if not (isinstance(value, (int, float)) and 0 < value <= 1):
+                raise ConfigError(f"device {self.name}: {key} must be in (0, 1], got {value!r}")
+
+    @property
+    def flop_per_s(self) -> float:
+        """Peak FLOP/s at the selected precision."""
+        return float(self.peak_flop_per_s[self.precision])
+
+    @property
+    def achievable_flop_per_s(self) -> float:
+        return self.flop_per_s * self.compute_efficiency
+
+    @property
+    def achievable_bytes_per_s(self) -> float:
+        return self.memory_bandwidth_bytes_per_s * self.bandwidth_efficiency
+
+    @property
+    def ridge_point(self) -> float:
+        """FLOP/byte where peak compute and peak bandwidth balance."""
+        return self.flop_per_s / self.memory_bandwidth_bytes_per_s
+
+    @property
+    def achievable_ridge_point(self) -> float:
+        return self.achievable_flop_per_s / self.achievable_bytes_per_s
+
+    def with_(self, **changes) -> "Device":
+        """A copy with some fields changed (e.g. ``cache_bytes`` for a what-if)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict) -> "Device":
+        """From a file entry with human units (see devices.yaml)."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"device {name}: expected a mapping, got {type(d).__name__}")
+        unknown = set(d) - _FILE_KEYS
+        if unknown:
+            raise ConfigError(
+                f"device {name}: unknown key {sorted(unknown)[0]!r}; accepted: {', '.join(sorted(_FILE_KEYS))}"
+            )
+        for key in ("peak_TFLOPS", "memory_bandwidth_GBps", "cache_MB", "memory_GiB"):
+            if key not in d:
+                raise ConfigError(f"device {name}: missing key {key!r}")
+        peaks = d["peak_TFLOPS"]
+        if not isinstance(peaks, dict):
+            raise ConfigError(f"device {name}: peak_TFLOPS must map precision to TFLOP/s, got {peaks!r}")
+        return cls(
+            name=name,
+            peak_flop_per_s={k: require_positive(f"device {name}: peak_TFLOPS.{k}", v) * units.TERA for k, v in peaks.items()},
+            memory_bandwidth_bytes_per_s=require_positive(f"device {name}: memory_bandwidth_GBps", d["memory_bandwidth_GBps"]) * units.GB,
+            cache_bytes=require_positive(f"device {name}: cache_MB", d["cache_MB"], allow_zero=True) * units.MB,
+            memory_bytes=require_positive(f"device {name}: memory_GiB", d["memory_GiB"]) * units.GiB,
+            compute_efficiency=d.get("compute_efficiency", 0.8),
+            bandwidth_efficiency=d.get("bandwidth_efficiency", 0.7),
+            precision=d.get("precision", next(iter(peaks))),
+            description=d.get("description", ""),
+            source=d.get("source", ""),
+        )
+
+
+def _parse_file(text: str, origin: str) -> dict[str, Device]:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML ({exc.__class__.__name__})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("devices"), dict):
+        raise ConfigError(f"{origin}: expected a mapping with a 'devices' section")
+    if doc.get("schema", 1) != 1:
+        raise ConfigError(f"{origin}: unsupported schema {doc.get('schema')!r}; accepted: 1")
+    return {name: Device.from_dict(name, spec) for name, spec in doc["devices"].items()}
+
+
+def builtin_devices() -> dict[str, Device]:
+    text = resources.files("distsim").joinpath("data/devices.yaml").read_text()
+    return _parse_file(text, "devices.yaml")
+
+
+def load_devices(path: str | Path) -> dict[str, Device]:
+    """Devices from a user's YAML file (same format as the built-in one)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read device file {str(path)!r}: {exc.strerror}") from None
+    return _parse_file(text, str(path))
+
+
+def device_names() -> list[str]:
+    return sorted(builtin_devices())
+
+
+def get_device(name: str, *, spec_file: str | Path | None = None) -> Device:
+    """A built-in device by name, or one from ``spec_file``.
+
+    ``name`` may also be a path to a YAML file holding exactly one device.
+    """
+    devices = builtin_devices()
+    if spec_file is not None:
+        devices.update(load_devices(spec_file))
+    elif name.endswith((".yaml", ".yml")):
+        loaded = load_devices(name)
+        if len(loaded) != 1:
+            raise ConfigError(f"{name}: expected exactly one device, found {len(loaded)}")
+        return next(iter(loaded.values()))
+    if name not in devices:
+        raise ConfigError(f"unknown device {name!r}; accepted: {', '.join(sorted(devices))}")
+    return devices[name]
