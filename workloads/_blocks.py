@@ -50,7 +50,11 @@ class StepBuilder:
         self._acc_count: dict[str, int] = {}
         self._sparse: dict[str, tuple[str, int]] = {}  # embedding -> (gradient rows tensor, elements)
         self._trainable: list[str] = []
-        self._uid = 0
+        # TensorFlow builds the gradient of a same-shape binary element-wise op
+        # (mul, add, sub) as the op plus reduce_sum and reshape over broadcast
+        # axes unless every shape is static; graphs fed by dynamic-shaped
+        # iterators (Catamount's NMT) keep those two extra passes per operand.
+        self.dynamic_shapes = False
 
     # ---- context -----------------------------------------------------------
     def at(self, layer: str, phase: Phase) -> "StepBuilder":
@@ -99,6 +103,14 @@ class StepBuilder:
         """Sum ``x`` down to ``out_elements`` (a bias gradient): one FLOP an input element."""
         return self.g.op(name, OpKind.REDUCTION, [x], [(name, out_elements)], flops=self.elements(x),
                          out_kind=out_kind)[0]
+
+    def bgrad(self, x: str, tag: str = "") -> str:
+        """The gradient of one operand of a binary element-wise op (see ``dynamic_shapes``)."""
+        if not self.dynamic_shapes:
+            return x
+        n = self.elements(x)
+        r = self.g.op(f"{x}/sum{tag}", OpKind.REDUCTION, [x], [(f"{x}/sum{tag}", n)], flops=n)[0]
+        return self.data(f"{x}/reshape{tag}", [r], [(f"{x}/reshape{tag}", n)])[0]
 
     def push(self, x: str) -> str:
         """Save forward value ``x`` for the backward of a while loop (TensorFlow's StackPush).
@@ -157,6 +169,28 @@ class StepBuilder:
         """Sparse gradient of embedding ``w``: ``rows_grad`` holds the looked-up rows."""
         self._sparse[w] = (rows_grad, self.elements(rows_grad))
         self._acc[w] = rows_grad
+
+    def clip_by_global_norm(self) -> None:
+        """Gradient clipping by global norm (TensorFlow's ``clip_by_global_norm``).
+
+        One squared-norm reduction per gradient, their sum, and a rescaled copy
+        of every gradient (sparse ones: their rows), which the update then reads.
+        """
+        g = self.g
+        g.phase = Phase.BACKWARD
+        g.layer = "optimizer"
+        norms = []
+        for w in self._trainable:
+            grad = self._acc[w]
+            norms.append(self.reduce(f"{w}/grad_norm", grad, 1))
+        total = self.g.op("global_norm", OpKind.REDUCTION, norms, [("global_norm", 1)], flops=2 * len(norms))[0]
+        for w in self._trainable:
+            grad = self._acc[w]
+            g.layer = g._tensors[w].layer
+            clipped = self.ew(f"{w}/grad_clipped", [grad, total], self.elements(grad), out_kind=TensorKind.GRADIENT)
+            self._acc[w] = clipped
+            if w in self._sparse:
+                self._sparse[w] = (clipped, self._sparse[w][1])
 
     def finish(self, dims: dict):
         """Add the optimizer update of every trainable weight and build the graph."""

@@ -63,76 +63,142 @@ class LSTMLayer(_Layer):
     Weights: kernel ``[in_dim + hidden, 4 hidden]`` and bias ``[4 hidden]``.
     Per step and batch row the forward does ``2 (in_dim + hidden) 4 hidden``
     matrix FLOPs; the backward twice that.
+
+    ``dropout``: input dropout as TensorFlow's DropoutWrapper builds it (uniform
+    random tensor, scale, shift, add keep probability, floor, divide, multiply).
+    ``seq_mask``: per-step ``where(time >= length, ...)`` selects on the output
+    and both states, as ``dynamic_rnn`` adds when given sequence lengths.
     """
 
     def __init__(self, sb: StepBuilder, name: str, batch: int, hidden: int, in_dim: int, steps: int, *,
-                 kernel: str | None = None, bias: str | None = None):
+                 dropout: bool = False, seq_mask: bool = False):
         super().__init__(sb, name, batch, hidden, in_dim, steps)
-        self.kernel = kernel or sb.param(f"{name}/kernel", (in_dim + hidden) * 4 * hidden)
-        self.bias = bias or sb.param(f"{name}/bias", 4 * hidden)
+        self.kernel = sb.param(f"{name}/kernel", (in_dim + hidden) * 4 * hidden)
+        self.bias = sb.param(f"{name}/bias", 4 * hidden)
+        self.dropout = dropout
+        self.seq_mask = seq_mask
 
-    def forward(self, xs: list[str], h0: str | None = None, c0: str | None = None) -> list[str]:
+    def start(self, h0: str | None = None, c0: str | None = None) -> None:
+        """Set the initial state (zero-filled unless given)."""
+        n = self.batch * self.hidden
+        self.h_prev = h0 or zeros(self.sb, f"{self.name}/h_init", n)
+        self.c_prev = c0 or zeros(self.sb, f"{self.name}/c_init", n)
+        self._dh_next = self._dc_next = None
+        if self.seq_mask:
+            self.zero_out = zeros(self.sb, f"{self.name}/zero_output", n)
+            self.lengths = self.sb.input(f"{self.name}/lengths", self.batch)
+        self.masks = []
+        self.keeps = []
+
+    def step(self, x: str) -> str:
+        """One forward time step on input ``x`` ``[batch, in_dim]``; returns h ``[batch, hidden]``."""
         sb, b, h, k = self.sb, self.batch, self.hidden, self.in_dim + self.hidden
         n = b * h
-        h_prev = h0 or zeros(sb, f"{self.name}/h_init", n)
-        c_prev = c0 or zeros(sb, f"{self.name}/c_init", n)
-        outs = []
-        for t, x in enumerate(xs):
-            p = f"{self.name}/t{t}"
-            xh = sb.data(f"{p}/concat", [x, h_prev], [(f"{p}/concat", b * k)])[0]
-            z = sb.matmul(f"{p}/matmul", xh, self.kernel, b, 4 * h, k)
-            zb = sb.ew(f"{p}/biasadd", [z, self.bias], 4 * n)
-            gi, gj, gf, go = sb.data(f"{p}/split", [zb], [(f"{p}/{g}", n) for g in "ijfo"])
-            f1 = sb.ew(f"{p}/forget_bias", [gf], n)
-            si = sb.ew(f"{p}/sig_i", [gi], n, SIGMOID)
-            tj = sb.ew(f"{p}/tanh_j", [gj], n, TANH)
-            sf = sb.ew(f"{p}/sig_f", [f1], n, SIGMOID)
-            so = sb.ew(f"{p}/sig_o", [go], n, SIGMOID)
-            c1 = sb.ew(f"{p}/c_keep", [c_prev, sf], n)
-            c2 = sb.ew(f"{p}/c_new", [si, tj], n)
-            c = sb.ew(f"{p}/c", [c1, c2], n)
-            tc = sb.ew(f"{p}/tanh_c", [c], n, TANH)
-            hh = sb.ew(f"{p}/h", [tc, so], n)
-            self.saved.append(tuple(sb.push(x) for x in (xh, c_prev, si, tj, sf, so, tc)))
-            outs.append(hh)
-            h_prev, c_prev = hh, c
-        self.last_c = c_prev
-        return outs
+        p = f"{self.name}/t{len(self.saved)}"
+        h_prev, c_prev = self.h_prev, self.c_prev
+        if self.dropout:
+            m = b * self.in_dim
+            r = zeros(sb, f"{p}/dropout/uniform", m)
+            r = sb.ew(f"{p}/dropout/scale", [r], m)
+            r = sb.ew(f"{p}/dropout/shift", [r], m)
+            r = sb.ew(f"{p}/dropout/add_keep", [r], m)
+            keep = sb.ew(f"{p}/dropout/floor", [r], m)
+            xd = sb.ew(f"{p}/dropout/div", [x], m)
+            x = sb.ew(f"{p}/dropout/mul", [xd, keep], m)
+            self.keeps.append(sb.push(keep))
+        xh = sb.data(f"{p}/concat", [x, h_prev], [(f"{p}/concat", b * k)])[0]
+        z = sb.matmul(f"{p}/matmul", xh, self.kernel, b, 4 * h, k)
+        zb = sb.ew(f"{p}/biasadd", [z, self.bias], 4 * n)
+        gi, gj, gf, go = sb.data(f"{p}/split", [zb], [(f"{p}/{g}", n) for g in "ijfo"])
+        f1 = sb.ew(f"{p}/forget_bias", [gf], n)
+        si = sb.ew(f"{p}/sig_i", [gi], n, SIGMOID)
+        tj = sb.ew(f"{p}/tanh_j", [gj], n, TANH)
+        sf = sb.ew(f"{p}/sig_f", [f1], n, SIGMOID)
+        so = sb.ew(f"{p}/sig_o", [go], n, SIGMOID)
+        c1 = sb.ew(f"{p}/c_keep", [c_prev, sf], n)
+        c2 = sb.ew(f"{p}/c_new", [si, tj], n)
+        c = sb.ew(f"{p}/c", [c1, c2], n)
+        tc = sb.ew(f"{p}/tanh_c", [c], n, TANH)
+        hh = sb.ew(f"{p}/h", [tc, so], n)
+        self.saved.append(tuple(sb.push(x) for x in (xh, c_prev, si, tj, sf, so, tc)))
+        out = hh
+        if self.seq_mask:
+            cond = sb.ew(f"{p}/copy_cond", [self.lengths], b)
+            out = sb.ew(f"{p}/select_out", [cond, self.zero_out, hh], n)
+            c = sb.ew(f"{p}/select_c", [cond, c_prev, c], n)
+            hh = sb.ew(f"{p}/select_h", [cond, h_prev, hh], n)
+            self.masks.append(sb.push(cond))
+        self.h_prev, self.c_prev = hh, c
+        return out
+
+    def forward(self, xs: list[str], h0: str | None = None, c0: str | None = None) -> list[str]:
+        self.start(h0, c0)
+        return [self.step(x) for x in xs]
+
+    def _select_grad(self, p: str, cond: str, g: str | None) -> tuple[str | None, str | None]:
+        """Gradient of ``where(cond, a, b)``: (to a, to b), each a select against zeros."""
+        if g is None:
+            return None, None
+        sb, n = self.sb, self.batch * self.hidden
+        z = sb.ew(f"{p}/zeros_like", [g], n, 0)
+        return sb.ew(f"{p}/to_copy", [cond, g, z], n, 0), sb.ew(f"{p}/to_new", [cond, z, g], n, 0)
+
+    def backward_step(self, t: int, dy: str | None, *, need_dx: bool = True) -> str | None:
+        """Backward of step ``t`` (call for t = steps-1 down to 0) given its output gradient."""
+        sb, b, h, k = self.sb, self.batch, self.hidden, self.in_dim + self.hidden
+        n = b * h
+        p = f"{self.name}/t{t}/grad"
+        xh, c_prev, si, tj, sf, so, tc = (sb.pop(x) for x in self.saved[t])
+        dh_copy = dc_copy = None
+        dh_next, dc_next = self._dh_next, self._dc_next
+        if self.seq_mask:
+            cond = sb.pop(self.masks[t])
+            _, dy = self._select_grad(f"{p}/select_out", cond, dy)
+            dh_copy, dh_next = self._select_grad(f"{p}/select_h", cond, dh_next)
+            dc_copy, dc_next = self._select_grad(f"{p}/select_c", cond, dc_next)
+        dh = add_n(sb, f"{p}/dh", [dy, dh_next], n)
+        if dh is None:
+            raise ValueError(f"{self.name}: no gradient reaches step {t}")
+        bg = sb.bgrad
+        dso = bg(sb.ew(f"{p}/d_sig_o", [dh, tc], n))
+        dtc = bg(sb.ew(f"{p}/d_tanh_c", [dh, so], n))
+        dca = sb.ew(f"{p}/d_c_tanh", [tc, dtc], n, TANH_GRAD)
+        dc = add_n(sb, f"{p}/dc", [dca, dc_next], n)
+        dc1, dc2 = bg(dc, "1"), bg(dc, "2")  # c = c_keep + c_new
+        dsf = bg(sb.ew(f"{p}/d_sig_f", [dc1, c_prev], n))
+        dcp = bg(sb.ew(f"{p}/d_c_prev", [dc1, sf], n)) if t > 0 else None
+        dsi = bg(sb.ew(f"{p}/d_sig_i", [dc2, tj], n))
+        dtj = bg(sb.ew(f"{p}/d_tanh_j", [dc2, si], n))
+        di = sb.ew(f"{p}/d_i", [si, dsi], n, SIGMOID_GRAD)
+        dj = sb.ew(f"{p}/d_j", [tj, dtj], n, TANH_GRAD)
+        df = bg(sb.ew(f"{p}/d_f", [sf, dsf], n, SIGMOID_GRAD))  # f + forget_bias
+        do = sb.ew(f"{p}/d_o", [so, dso], n, SIGMOID_GRAD)
+        dz = sb.data(f"{p}/d_z", [di, dj, df, do], [(f"{p}/d_z", 4 * n)])[0]
+        sb.bias_bwd(p, dz, self.bias, accumulate=True)
+        dxh = sb.dense_bwd(p, dz, xh, self.kernel, b, 4 * h, k, need_dx=need_dx or t > 0, accumulate=True)
+        dx = dhp = None
+        if dxh is not None:
+            outs = [(f"{p}/d_x", b * self.in_dim), (f"{p}/d_h_prev", n)]
+            dx, dhp = sb.data(f"{p}/d_split", [dxh], outs)
+            if self.dropout and need_dx:
+                m = b * self.in_dim
+                keep = sb.pop(self.keeps[t])
+                dx = bg(sb.ew(f"{p}/dropout/d_mul", [dx, keep], m))
+                dx = bg(sb.ew(f"{p}/dropout/d_div", [dx], m))
+            dx = dx if need_dx else None
+        if t > 0:
+            self._dh_next = add_n(sb, f"{p}/d_h_prev_sum", [dhp, dh_copy], n)
+            self._dc_next = add_n(sb, f"{p}/d_c_prev_sum", [dcp, dc_copy], n)
+        else:
+            self._dh_next = self._dc_next = None
+        return dx
 
     def backward(self, dys: list[str | None], *, need_dx: bool = True) -> list[str | None]:
         """Per-step output gradients (None: no gradient from above) -> input gradients."""
-        sb, b, h, k = self.sb, self.batch, self.hidden, self.in_dim + self.hidden
-        n = b * h
+        self._dh_next = self._dc_next = None
         dxs: list[str | None] = [None] * len(dys)
-        dh_next = dc_next = None
         for t in reversed(range(len(dys))):
-            p = f"{self.name}/t{t}/grad"
-            xh, c_prev, si, tj, sf, so, tc = (sb.pop(x) for x in self.saved[t])
-            dh = add_n(sb, f"{p}/dh", [dys[t], dh_next], n)
-            if dh is None:
-                raise ValueError(f"{self.name}: no gradient reaches step {t}")
-            dso = sb.ew(f"{p}/d_sig_o", [dh, tc], n)
-            dtc = sb.ew(f"{p}/d_tanh_c", [dh, so], n)
-            dca = sb.ew(f"{p}/d_c_tanh", [tc, dtc], n, TANH_GRAD)
-            dc = add_n(sb, f"{p}/dc", [dca, dc_next], n)
-            dsf = sb.ew(f"{p}/d_sig_f", [dc, c_prev], n)
-            dcp = sb.ew(f"{p}/d_c_prev", [dc, sf], n) if t > 0 else None
-            dsi = sb.ew(f"{p}/d_sig_i", [dc, tj], n)
-            dtj = sb.ew(f"{p}/d_tanh_j", [dc, si], n)
-            di = sb.ew(f"{p}/d_i", [si, dsi], n, SIGMOID_GRAD)
-            dj = sb.ew(f"{p}/d_j", [tj, dtj], n, TANH_GRAD)
-            df = sb.ew(f"{p}/d_f", [sf, dsf], n, SIGMOID_GRAD)
-            do = sb.ew(f"{p}/d_o", [so, dso], n, SIGMOID_GRAD)
-            dz = sb.data(f"{p}/d_z", [di, dj, df, do], [(f"{p}/d_z", 4 * n)])[0]
-            sb.bias_bwd(p, dz, self.bias, accumulate=True)
-            want_dxh = need_dx or t > 0
-            dxh = sb.dense_bwd(p, dz, xh, self.kernel, b, 4 * h, k, need_dx=want_dxh, accumulate=True)
-            if dxh is not None:
-                outs = [(f"{p}/d_x", b * self.in_dim), (f"{p}/d_h_prev", n)]
-                dx, dhp = sb.data(f"{p}/d_split", [dxh], outs)
-                dxs[t] = dx if need_dx else None
-                dh_next = dhp if t > 0 else None
-            dc_next = dcp
+            dxs[t] = self.backward_step(t, dys[t], need_dx=need_dx)
         return dxs
 
 
