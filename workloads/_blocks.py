@@ -112,16 +112,16 @@ class StepBuilder:
         r = self.g.op(f"{x}/sum{tag}", OpKind.REDUCTION, [x], [(f"{x}/sum{tag}", n)], flops=n)[0]
         return self.data(f"{x}/reshape{tag}", [r], [(f"{x}/reshape{tag}", n)])[0]
 
-    def push(self, x: str) -> str:
+    def push(self, x: str, tag: str = "") -> str:
         """Save forward value ``x`` for the backward of a while loop (TensorFlow's StackPush).
 
         Reads ``x`` and writes the stacked copy; :meth:`pop` reads it back.
         """
-        return self.g.op(f"{x}/push", OpKind.DATA, [x], [(f"{x}/push", self.elements(x))])[0]
+        return self.g.op(f"{x}/push{tag}", OpKind.DATA, [x], [(f"{x}/push{tag}", self.elements(x))])[0]
 
     def pop(self, saved: str) -> str:
         """The backward's copy of a pushed value (TensorFlow's StackPop): reads and writes it once."""
-        name = saved[: -len("/push")] + "/pop"
+        name = f"{saved}/pop"
         return self.g.op(name, OpKind.DATA, [saved], [(name, self.elements(saved))])[0]
 
     # ---- dense layers ------------------------------------------------------

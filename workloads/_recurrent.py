@@ -143,8 +143,11 @@ class LSTMLayer(_Layer):
         z = sb.ew(f"{p}/zeros_like", [g], n, 0)
         return sb.ew(f"{p}/to_copy", [cond, g, z], n, 0), sb.ew(f"{p}/to_new", [cond, z, g], n, 0)
 
-    def backward_step(self, t: int, dy: str | None, *, need_dx: bool = True) -> str | None:
-        """Backward of step ``t`` (call for t = steps-1 down to 0) given its output gradient."""
+    def backward_step(self, t: int, dy: str | None, *, need_dx: bool = True, dc_extra: str | None = None) -> str | None:
+        """Backward of step ``t`` (call for t = steps-1 down to 0) given its output gradient.
+
+        ``dc_extra``: a gradient reaching the step's cell state from outside the cell.
+        """
         sb, b, h, k = self.sb, self.batch, self.hidden, self.in_dim + self.hidden
         n = b * h
         p = f"{self.name}/t{t}/grad"
@@ -163,7 +166,7 @@ class LSTMLayer(_Layer):
         dso = bg(sb.ew(f"{p}/d_sig_o", [dh, tc], n))
         dtc = bg(sb.ew(f"{p}/d_tanh_c", [dh, so], n))
         dca = sb.ew(f"{p}/d_c_tanh", [tc, dtc], n, TANH_GRAD)
-        dc = add_n(sb, f"{p}/dc", [dca, dc_next], n)
+        dc = add_n(sb, f"{p}/dc", [dca, dc_next, dc_extra], n)
         dc1, dc2 = bg(dc, "1"), bg(dc, "2")  # c = c_keep + c_new
         dsf = bg(sb.ew(f"{p}/d_sig_f", [dc1, c_prev], n))
         dcp = bg(sb.ew(f"{p}/d_c_prev", [dc1, sf], n)) if t > 0 else None
