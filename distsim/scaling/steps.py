@@ -189,7 +189,7 @@ def steps_at_batch(steps_law: StepsLaw, batch_law: CriticalBatchLaw | None, *, d
 #: Illustrative word-LM steps law (seed 000's ``a * D / M + b`` form): data in
 #: words, model in parameters, at batch 128.  a = 1e5 steps, b = 2e3 steps give
 #: ~2e4 steps (about 20 epochs at 128 x 80 words/step) for 10M words on a 53M
-#: parameter model and level off near 2e3 steps for models past ~1B
+#: parameter model and approach 2e3 steps for models well past 1B
 #: parameters.  Not measured: seed 000 shows the form, not its constants.
 WORDLM_STEPS = StepsLaw(a_steps=1.0e5, k_data=1.0, k_model=1.0, b_steps=2.0e3, reference_batch=128)
 
