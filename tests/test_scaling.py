@@ -304,9 +304,17 @@ def test_fit_refuses_undetermined_points(x, y, match):
         fit_learning_curve(x, y)
 
 
-def test_fit_critical_batch_refuses_rising_steps():
+@pytest.mark.parametrize("steps", [[100.0, 200.0, 300.0, 400.0], [300.0, 300.0, 300.0, 300.0]])
+def test_fit_critical_batch_refuses_rising_or_flat_steps(steps):
     with pytest.raises(ConfigError, match="steps must fall with batch"):
-        fit_critical_batch([16, 32, 64, 128], [100.0, 200.0, 300.0, 400.0])
+        fit_critical_batch([16, 32, 64, 128], steps)
+
+
+def test_fit_steps_refuses_flat_and_too_few_distinct():
+    with pytest.raises(ConfigError, match="all steps are equal"):
+        fit_steps([1e6, 1e7, 1e8, 1e9], [100.0] * 4)
+    with pytest.raises(ConfigError, match="only 2 distinct x values"):
+        fit_steps([1e6, 1e6, 1e7, 1e7], [5.0, 6.0, 3.0, 4.0])
 
 
 def test_fit_law_unknown_and_bad_confidence():

@@ -105,8 +105,8 @@ def _check_points(law: str, x, y, n_constants: int) -> tuple[np.ndarray, np.ndar
         raise ConfigError(f"{law}: needs at least {need} points to fit {n_constants} constants with an error estimate, got {xs.size}")
     distinct = np.unique(xs).size
     if distinct < n_constants:
-        what = "all x are equal" if distinct == 1 else f"only {distinct} distinct x values"
-        raise ConfigError(f"{law}: {what} ({xs[0]!r}); needs at least {n_constants} distinct x values")
+        what = f"all x are equal ({float(xs[0])!r})" if distinct == 1 else f"only {distinct} distinct x values"
+        raise ConfigError(f"{law}: {what}; needs at least {n_constants} distinct x values")
     return xs, ys
 
 
@@ -215,6 +215,8 @@ def fit_steps(params, steps, *, confidence: float = 0.95) -> FitResult:
     comes out near zero.
     """
     xs, ys = _check_points("steps", params, steps, 3)
+    if np.ptp(ys) == 0:
+        raise ConfigError("steps: all steps are equal; a decline a * params**-k_model cannot be determined")
     # Start from the pure power law through the points.
     k0 = max(-float(np.polyfit(np.log(xs), np.log(ys), 1)[0]), 1e-3)
     a0 = float(np.exp(np.mean(np.log(ys) + k0 * np.log(xs))))
@@ -247,7 +249,8 @@ def fit_critical_batch(batch, steps, *, confidence: float = 0.95) -> FitResult:
     """
     xs, ys = _check_points("critical-batch", batch, steps, 2)
     slope, intercept = np.polyfit(1.0 / xs, ys, 1)
-    if intercept <= 0 or slope <= 0:
+    # A flat series gives a slope of rounding noise: treat it as not falling.
+    if intercept <= 0 or slope * float(np.mean(1.0 / xs)) <= 1e-9 * abs(intercept):
         raise ConfigError(
             "critical-batch: steps must fall with batch and level off "
             f"(linear fit in 1/batch gives s_min={intercept:.4g}, s_min*b_noise={slope:.4g})"
