@@ -16,7 +16,7 @@ from enum import Enum
 
 import numpy as np
 
-from ..errors import ConfigError, require_positive
+from ..errors import ConfigError, require_positive, require_positive_int
 
 
 def _positive_array(field: str, value):
@@ -77,7 +77,7 @@ class StepsLaw:
         plateau = self.plateau_params
         if isinstance(plateau, bool) or not isinstance(plateau, (int, float)) or not plateau > 0:
             raise ConfigError(f"plateau_params must be positive (inf for none), got {plateau!r}")
-        require_positive("reference_batch", self.reference_batch)
+        require_positive_int("reference_batch", self.reference_batch)
 
     def steps(self, data, params):
         """Steps to convergence on ``data`` samples with ``params`` parameters."""
