@@ -105,6 +105,7 @@ class Op:
     layer: str
     phase: Phase
     gemm: Gemm | None = None
+    inplace: bool = False  # the output reuses the first input's buffer (e.g. acc += x)
 
 
 class Graph:
@@ -185,7 +186,7 @@ class Graph:
     @property
     def params(self) -> int:
         """Parameter count (elements of the weight tensors)."""
-        return int(self.dims.get("params") or self.param_bytes // self.dims.get("element_bytes", 4))
+        return self.param_bytes // int(self.dims.get("element_bytes", 4))
 
     @property
     def flops(self) -> int:
@@ -231,9 +232,13 @@ def traversal_peak(graph: Graph, order: Iterable[int]) -> int:
     for i in order:
         op = graph.ops[i]
         live += sum(tensors[t].nbytes for t in op.outputs)
+        if op.inplace:
+            live -= tensors[op.inputs[0]].nbytes  # the buffer passes from input to output
         peak = max(peak, live)
-        for t in op.inputs:
+        for j, t in enumerate(op.inputs):
             remaining[t] -= 1
+            if op.inplace and j == 0:
+                continue
             if remaining[t] == 0 and not (tensors[t].kind.persistent or tensors[t].kind == TensorKind.INPUT):
                 live -= tensors[t].nbytes
         for t in op.outputs:
@@ -266,7 +271,7 @@ def greedy_order(graph: Graph) -> list[int]:
             for t in set(op.inputs)
             if remaining[t] == op.inputs.count(t) and not (tensors[t].kind.persistent or tensors[t].kind == TensorKind.INPUT)
         )
-        return sum(tensors[t].nbytes for t in op.outputs) - freed
+        return sum(tensors[t].nbytes for t in op.outputs) - freed  # in-place: the reused input counts as freed
 
     ready = [(net(i), i) for i in range(n) if indeg[i] == 0]
     heapq.heapify(ready)
@@ -322,6 +327,7 @@ class GraphBuilder:
         nbytes: int | None = None,
         gemm: Gemm | None = None,
         out_kind: TensorKind = TensorKind.ACTIVATION,
+        inplace: bool = False,
     ) -> tuple[str, ...]:
         """Add an op.  ``outputs`` are new ``(name, elements)`` or existing names.
 
@@ -335,7 +341,10 @@ class GraphBuilder:
                 out_names.append(out)
         if nbytes is None:
             nbytes = sum(self._tensors[t].nbytes for t in inputs) + sum(self._tensors[t].nbytes for t in out_names)
-        self._ops.append(Op(name, kind, int(flops), int(nbytes), tuple(inputs), tuple(out_names), self.layer, self.phase, gemm))
+        if inplace and (not inputs or len(out_names) != 1 or self._tensors[inputs[0]].nbytes != self._tensors[out_names[0]].nbytes):
+            raise ValueError(f"in-place op {name!r} needs one output the size of its first input")
+        self._ops.append(Op(name, kind, int(flops), int(nbytes), tuple(inputs), tuple(out_names), self.layer, self.phase,
+                            gemm, inplace))
         return tuple(out_names)
 
     def matmul(self, name: str, a: str, b: str, out: str, m: int, n: int, k: int, *, batch: int = 1,
@@ -346,8 +355,10 @@ class GraphBuilder:
                        out_kind=out_kind)[0]
 
     def elementwise(self, name: str, inputs: Sequence[str], out: str, elements: int, *, flops_per_element: int = 1,
-                    kind: OpKind = OpKind.ELEMENTWISE, out_kind: TensorKind = TensorKind.ACTIVATION) -> str:
-        return self.op(name, kind, inputs, [(out, elements)], flops=flops_per_element * elements, out_kind=out_kind)[0]
+                    kind: OpKind = OpKind.ELEMENTWISE, out_kind: TensorKind = TensorKind.ACTIVATION,
+                    inplace: bool = False) -> str:
+        return self.op(name, kind, inputs, [(out, elements)], flops=flops_per_element * elements, out_kind=out_kind,
+                       inplace=inplace)[0]
 
     def build(self, dims: dict | None = None) -> Graph:
         return Graph(self.name, self._ops, self._tensors, dims)
