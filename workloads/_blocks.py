@@ -13,7 +13,11 @@ Conventions (those of Catamount's TensorFlow graphs, which the paper profiled):
   ``dx = dy @ W^T`` and ``dW = x^T @ dy`` (2x the forward FLOPs);
 - a weight used inside an unrolled recurrence gets one gradient tensor per time
   step, summed into an accumulator with one add per step, the first add onto a
-  zero-filled tensor (TensorFlow's while-loop gradient accumulators);
+  zero-filled tensor (TensorFlow's while-loop gradient accumulators); the add
+  is in place, so the accumulator is one buffer for the minimal footprint;
+- values saved for the backward of a while loop (TensorFlow's stack push/pop)
+  cost no bytes, as Catamount counts them (``catamount/ops/stack_ops.py``);
+  they stay live until their last backward reader;
 - an embedding's gradient is sparse: the rows of the step's tokens (as
   TensorFlow's IndexedSlices), applied with a sparse update;
 - the optimizer is SGD (``var -= lr * grad``: reads var and grad, writes var),
@@ -55,6 +59,7 @@ class StepBuilder:
         # axes unless every shape is static; graphs fed by dynamic-shaped
         # iterators (Catamount's NMT) keep those two extra passes per operand.
         self.dynamic_shapes = False
+        self.reshape_grads = True
 
     # ---- context -----------------------------------------------------------
     def at(self, layer: str, phase: Phase) -> "StepBuilder":
@@ -95,6 +100,10 @@ class StepBuilder:
         return self.g.elementwise(name, list(inputs), name, elements, flops_per_element=flops_per_element,
                                   kind=kind, out_kind=out_kind)
 
+    def accumulate(self, name: str, acc: str, x: str, *, out_kind: TensorKind = TensorKind.ACTIVATION) -> str:
+        """``acc + x`` in place (the output reuses ``acc``'s buffer; bytes: 2 reads, 1 write)."""
+        return self.g.elementwise(name, [acc, x], name, self.elements(acc), out_kind=out_kind, inplace=True)
+
     def data(self, name: str, inputs, outputs) -> tuple[str, ...]:
         """Data movement (concat, split, copy, pad): no FLOPs, bytes in + out."""
         return self.g.op(name, OpKind.DATA, list(inputs), list(outputs))
@@ -110,19 +119,22 @@ class StepBuilder:
             return x
         n = self.elements(x)
         r = self.g.op(f"{x}/sum{tag}", OpKind.REDUCTION, [x], [(f"{x}/sum{tag}", n)], flops=n)[0]
+        if not self.reshape_grads:
+            return r
         return self.data(f"{x}/reshape{tag}", [r], [(f"{x}/reshape{tag}", n)])[0]
 
     def push(self, x: str, tag: str = "") -> str:
         """Save forward value ``x`` for the backward of a while loop (TensorFlow's StackPush).
 
-        Reads ``x`` and writes the stacked copy; :meth:`pop` reads it back.
+        Catamount counts stack ops as zero bytes and zero footprint
+        (``catamount/ops/stack_ops.py``), so the saved value is simply kept
+        alive until the backward reads it: this returns ``x`` itself.
         """
-        return self.g.op(f"{x}/push{tag}", OpKind.DATA, [x], [(f"{x}/push{tag}", self.elements(x))])[0]
+        return x
 
     def pop(self, saved: str) -> str:
-        """The backward's copy of a pushed value (TensorFlow's StackPop): reads and writes it once."""
-        name = f"{saved}/pop"
-        return self.g.op(name, OpKind.DATA, [saved], [(name, self.elements(saved))])[0]
+        """The backward's view of a pushed value (TensorFlow's StackPop): ``saved`` itself."""
+        return saved
 
     # ---- dense layers ------------------------------------------------------
     def dense_bwd(self, prefix: str, dy: str, x: str, w: str, m: int, n: int, k: int, *,
@@ -162,7 +174,7 @@ class StepBuilder:
         if prev is None:
             prev = self.g.op(f"{w}/grad_acc/zeros", OpKind.DATA, [], [(f"{w}/grad_acc/zeros", n)],
                              out_kind=TensorKind.GRADIENT)[0]
-        self._acc[w] = self.ew(f"{w}/grad_acc/{count}", [prev, g], n, out_kind=TensorKind.GRADIENT)
+        self._acc[w] = self.accumulate(f"{w}/grad_acc/{count}", prev, g, out_kind=TensorKind.GRADIENT)
         self._acc_count[w] = count + 1
 
     def sparse_grad(self, w: str, rows_grad: str) -> None:

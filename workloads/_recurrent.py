@@ -29,14 +29,24 @@ def zeros(sb: StepBuilder, name: str, elements: int) -> str:
 
 
 def unstack(sb: StepBuilder, name: str, x: str, steps: int, width: int, batch: int) -> list[str]:
-    """Split a ``[steps * batch, width]`` tensor into per-step ``[batch, width]`` tensors."""
-    outs = [(f"{name}/{t}", batch * width) for t in range(steps)]
-    return list(sb.data(name, [x], outs))
+    """Split ``[steps * batch, width]`` into per-step ``[batch, width]`` tensors.
+
+    As ``dynamic_rnn`` does it: a TensorArray scatter (one copy of the
+    sequence) and one read per step (reads and writes one step's rows).
+    """
+    n = batch * width
+    ta = sb.data(f"{name}/scatter", [x], [(f"{name}/ta", steps * n)])[0]
+    eb = sb.g.element_bytes
+    return [sb.g.op(f"{name}/read{t}", OpKind.DATA, [ta], [(f"{name}/{t}", n)], nbytes=2 * n * eb)[0]
+            for t in range(steps)]
 
 
 def stack(sb: StepBuilder, name: str, xs: list[str], width: int, batch: int) -> str:
-    """Concatenate per-step ``[batch, width]`` tensors into ``[steps * batch, width]``."""
-    return sb.data(name, xs, [(name, len(xs) * batch * width)])[0]
+    """Per-step ``[batch, width]`` tensors into ``[steps * batch, width]``: a TensorArray
+    write per step and a gather."""
+    n = batch * width
+    written = [sb.data(f"{name}/write{t}", [x], [(f"{name}/w{t}", n)])[0] for t, x in enumerate(xs)]
+    return sb.data(name, written, [(name, len(xs) * n)])[0]
 
 
 def add_n(sb: StepBuilder, name: str, xs: list[str], elements: int) -> str:
@@ -273,11 +283,13 @@ class RHNLayer(_Layer):
                     s_in = inp
                 else:
                     inp, s_in, hh, tt, cc = popped
-                dhh = sb.ew(f"{p}/d_h", [ds, tt], n)
-                dt1 = sb.ew(f"{p}/d_t_transform", [ds, hh], n)
-                dkeep = sb.ew(f"{p}/d_s_keep", [ds, cc], n) if (l > 0 or t > 0) else None
-                dcc = sb.ew(f"{p}/d_carry", [ds, s_in], n)
-                dtt = sb.ew(f"{p}/d_t", [dt1, dcc], n)
+                bg = sb.bgrad
+                ds1, ds2 = bg(ds, "1"), bg(ds, "2")  # s = transform + keep
+                dhh = bg(sb.ew(f"{p}/d_h", [ds1, tt], n))
+                dt1 = bg(sb.ew(f"{p}/d_t_transform", [ds1, hh], n))
+                dkeep = bg(sb.ew(f"{p}/d_s_keep", [ds2, cc], n)) if (l > 0 or t > 0) else None
+                dcc = bg(sb.ew(f"{p}/d_carry", [ds2, s_in], n))
+                dtt = sb.ew(f"{p}/d_t", [dt1, bg(dcc, "neg")], n)  # carry = 1 - t
                 dat = sb.ew(f"{p}/d_t_sigmoid", [tt, dtt], n, SIGMOID_GRAD)
                 dah = sb.ew(f"{p}/d_h_tanh", [hh, dhh], n, TANH_GRAD)
                 sb.bias_bwd(f"{p}/h", dah, w["bh"], accumulate=True)

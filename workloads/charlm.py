@@ -10,6 +10,11 @@ full softmax ``[v, h]`` + bias ``[v]``.  Catamount's parameter count is
 and learning-rate variables, kept here as untrained weights so the count is
 exact.
 
+As in Catamount's graph, weight gradients are per time step and accumulated
+across the 150 steps, saved activations cost no bytes (stack ops count zero),
+sequences pass through TensorArrays, and each element-wise gradient carries
+TensorFlow's reduce-sum/reshape pair (dynamic batch and length).
+
 Example
 -------
 >>> from distsim.workload import build_workload
@@ -62,6 +67,7 @@ def build_charlm(**options):
     check_choice("optimizer", d["optimizer"], ("sgd", "momentum", "adam"))
     h, v, q, b = d["hidden"], d["vocab"], d["seq_len"], d["batch"]
     sb = StepBuilder("charlm", d["optimizer"])
+    sb.dynamic_shapes = True  # batch and length are dynamic in the profiled graph
     sb.fwd("embedding")
     emb = sb.param("embedding/weights", v * h)
     ids = sb.input("input/ids", q * b)

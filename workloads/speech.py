@@ -249,8 +249,8 @@ def build_speech(**options):
         d_loc = sb.bgrad(d_pre, "loc")
         d_keys_t = sb.bgrad(d_pre, "keys")
         d_query = sb.reduce(f"{p}/d_query", sb.bgrad(d_pre, "query"), b * A)
-        d_keys = sb.ew(f"{p}/d_keys_acc", [d_keys or zeros(sb, "attention/d_keys_zeros", D * b * A), d_keys_t], D * b * A)
-        d_enc = sb.ew(f"{p}/d_enc_acc", [d_enc or zeros(sb, "attention/d_enc_zeros", D * b * 2 * h), d_enc_t], D * b * 2 * h)
+        d_keys = sb.accumulate(f"{p}/d_keys_acc", d_keys or zeros(sb, "attention/d_keys_zeros", D * b * A), d_keys_t)
+        d_enc = sb.accumulate(f"{p}/d_enc_acc", d_enc or zeros(sb, "attention/d_enc_zeros", D * b * 2 * h), d_enc_t)
         # location convolutions: input and filter gradients, each the forward's FLOPs
         d_f = g.op(f"{p}/conv_u_dx", OpKind.CONV, [d_loc, conv_u], [(f"{p}/conv_u_dx", b * D * nf)], flops=2 * b * D * nf * A)[0]
         d_u = g.op(f"{p}/conv_u_dw", OpKind.CONV, [loc_in, d_loc], [(f"{p}/conv_u_dw", nf * A)], flops=2 * b * D * nf * A, out_kind=TensorKind.GRADIENT)[0]
