@@ -10,9 +10,12 @@ TensorFlow and PyTorch implementations, 4.1 G multiply-adds for ResNet-50 at
 changes, a 7x7/2 stem with 3x3/2 max pooling, global average pooling and a
 fully connected classifier with bias.
 
-Parameters are the trainable ones: convolution kernels (no bias), batch-norm
-scale and offset, classifier weight and bias (ResNet-50: 25,557,032, the
-count of torchvision's ``resnet50``).  Convolution FLOPs are 2 x output pixels
+Parameters: convolution kernels (no bias), batch-norm scale and offset,
+classifier weight and bias (ResNet-50: 25,557,032, the count of the reference
+implementations), plus the global-step and learning-rate scalars that
+Catamount's count of its TensorFlow ResNets includes (25,557,034;
+``catamount/tests/full/tf_image_resnet.py``).  Batch-norm moving averages and
+optimizer state are not parameters.  Convolution FLOPs are 2 x output pixels
 x kernel area x in x out channels; bytes are input + kernel + output.  The
 backward computes input and kernel gradients, each with the forward's FLOPs
 (no input gradient for the image).  Batch norm is counted as 6 FLOPs an
@@ -22,7 +25,7 @@ Example
 -------
 >>> from distsim.workload import build_workload
 >>> build_workload("resnet", depth=50, batch=1).params
-25557032
+25557034
 """
 
 from __future__ import annotations
@@ -175,6 +178,8 @@ def build_resnet(**options):
     feat = sb.reduce("output/avgpool", y, b * cin)
     w_fc = sb.param("output/fc_W", cin * classes)
     b_fc = sb.param("output/fc_b", classes)
+    sb.param("global_step", 1, trainable=False)
+    sb.param("learning_rate", 1, trainable=False)
     z = sb.matmul("output/fc", feat, w_fc, b, classes, cin)
     logits = sb.ew("output/fc_bias", [z, b_fc], b * classes)
     _, dlogits = softmax_xent(sb, "output/xent", logits, labels, b, classes)
