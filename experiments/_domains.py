@@ -95,7 +95,7 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
     Domain(
         name="speech", size_option="hidden", fixed=dict(seq_len=300),
         table3_params=727e6, table3_size=None, subbatch=128, data=14e9, units_per_sample=75,
-        table2_sizes=(1024, 2048, 3288, 6144), quick_sizes=(512, 2048), quick_fixed=dict(seq_len=48),
+        table2_sizes=(1024, 2048, 3288), quick_sizes=(512, 2048), quick_fixed=dict(seq_len=48),
         paper2=dict(flops_per_param=775, bytes_lambda=3100, bytes_mu=162750, footprint_per_param=32.94),
         paper3=dict(params=727e6, tflops_per_step=72, tb_per_step=2.8, min_footprint_gb=30, step_s=5.8,
                     epoch_days=93),
@@ -103,7 +103,7 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
     Domain(
         name="resnet", size_option="width", fixed=dict(depth=152),
         table3_params=732e6, table3_size=None, subbatch=32, data=103e6, units_per_sample=1,
-        table2_sizes=(1.0, 2.0, 3.53, 6.0), quick_sizes=(1.0, 2.0), quick_fixed=dict(depth=50, image=112),
+        table2_sizes=(1.0, 2.0, 3.53), quick_sizes=(1.0, 2.0), quick_fixed=dict(depth=50, image=112),
         paper2=dict(flops_per_param=1111, bytes_lambda=66.7, bytes_mu=268862, footprint_per_param=42.57),
         paper3=dict(params=732e6, tflops_per_step=28, tb_per_step=0.4, min_footprint_gb=34, step_s=2.3,
                     epoch_days=84),

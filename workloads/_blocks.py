@@ -182,6 +182,29 @@ class StepBuilder:
         self._sparse[w] = (rows_grad, self.elements(rows_grad))
         self._acc[w] = rows_grad
 
+    def weight_decay(self, weights) -> None:
+        """L2 regularization of ``weights`` (as TensorFlow adds it to the loss).
+
+        Forward: one L2Loss (a reduction reading the weight) per weight and their
+        sum; backward: the regularizer's gradient ``decay * w`` (reads w, writes
+        a weight-sized tensor) added to the weight's gradient (reads both).
+        """
+        g = self.g
+        losses = []
+        g.phase = Phase.FORWARD
+        for w in weights:
+            g.layer = g._tensors[w].layer
+            losses.append(self.g.op(f"{w}/l2_loss", OpKind.REDUCTION, [w], [(f"{w}/l2_loss", 1)],
+                                    flops=2 * self.params[w])[0])
+        g.layer = "regularizer"
+        self.g.op("regularizer/sum", OpKind.REDUCTION, losses, [("regularizer/sum", 1)], flops=len(losses))
+        g.phase = Phase.BACKWARD
+        for w in weights:
+            g.layer = g._tensors[w].layer
+            n = self.params[w]
+            reg = self.ew(f"{w}/l2_grad", [w], n, out_kind=TensorKind.GRADIENT)
+            self._acc[w] = self.ew(f"{w}/grad_with_l2", [self._acc[w], reg], n, out_kind=TensorKind.GRADIENT)
+
     def clip_by_global_norm(self) -> None:
         """Gradient clipping by global norm (TensorFlow's ``clip_by_global_norm``).
 

@@ -52,6 +52,7 @@ OPTIONS = {
     "classes": (int, 1000),
     "batch": (int, 32),
     "optimizer": (str, "momentum"),
+    "weight_decay": (bool, True),
 }
 
 BN_FWD_FLOPS, BN_BWD_FLOPS = 6, 8
@@ -115,12 +116,18 @@ def build_resnet(**options):
         Subbatch size (32).
     optimizer : str
         ``momentum`` (default, as ResNets are trained), ``sgd`` or ``adam``.
+    weight_decay : bool
+        True (default): L2 regularization of the convolution and classifier
+        weights, as He et al. train (decay 1e-4; TensorFlow adds an L2 loss per
+        weight and its gradient to the weight's); False: none.
     """
     d = check_dims(options, OPTIONS)
     check_choice("optimizer", d["optimizer"], ("sgd", "momentum", "adam"))
     if d["depth"] not in DEPTHS:
         raise ConfigError(f"depth must be one of {', '.join(map(str, DEPTHS))}, got {d['depth']!r}")
     width = require_positive("width", d["width"])
+    if not isinstance(d["weight_decay"], bool):
+        raise ConfigError(f"weight_decay must be true or false, got {d['weight_decay']!r}")
     bottleneck, stages = DEPTHS[d["depth"]]
     b, img, classes = d["batch"], d["image"], d["classes"]
     if img < 32:
@@ -226,6 +233,8 @@ def build_resnet(**options):
                              flops=gemm.flops, gemm=Gemm(gemm.m, gemm.k, gemm.n))[0]
                 grads.setdefault(x_in, []).append(dx)
     assert not grads, f"unconsumed gradients: {sorted(grads)[:3]}"
+    if d["weight_decay"]:
+        sb.weight_decay([w for w in sb.params if w.endswith("/kernel") or w == "output/fc_W"])
     return sb.finish({k: d[k] for k in OPTIONS if k != "optimizer"})
 
 
