@@ -32,16 +32,16 @@ TOLERANCE = 0.15  # "each within 15% of the paper"
 COMPARED = ("flops_per_param", "bytes_lambda", "bytes_mu", "footprint_per_param")
 
 
-def measure(name: str, *, quick: bool = False) -> pd.DataFrame:
+def measure(name: str, *, quick: bool = False, sizes=None, footprint: bool = True) -> pd.DataFrame:
     """Params, FLOPs, bytes (at subbatch 1 and s) and minimal footprint (at s) per model size."""
     dom = DOMAINS[name]
     rows = []
-    for size in (dom.quick_sizes if quick else dom.table2_sizes):
+    for size in sizes or (dom.quick_sizes if quick else dom.table2_sizes):
         g1 = dom.build(size, 1, quick=quick)
         gs = dom.build(size, dom.subbatch, quick=quick)
         rows.append(dict(domain=name, size=size, params=gs.params, subbatch=dom.subbatch,
                          flops_b1=g1.flops, flops_bs=gs.flops, bytes_b1=g1.nbytes, bytes_bs=gs.nbytes,
-                         footprint_min_bs=gs.footprint_min_bytes()))
+                         footprint_min_bs=gs.footprint_min_bytes() if footprint else np.nan))
     return pd.DataFrame(rows)
 
 
