@@ -126,8 +126,7 @@ def build_resnet(**options):
     if d["depth"] not in DEPTHS:
         raise ConfigError(f"depth must be one of {', '.join(map(str, DEPTHS))}, got {d['depth']!r}")
     width = require_positive("width", d["width"])
-    if not isinstance(d["weight_decay"], bool):
-        raise ConfigError(f"weight_decay must be true or false, got {d['weight_decay']!r}")
+    d["weight_decay"] = _flag("weight_decay", d["weight_decay"])
     bottleneck, stages = DEPTHS[d["depth"]]
     b, img, classes = d["batch"], d["image"], d["classes"]
     if img < 32:
@@ -236,6 +235,17 @@ def build_resnet(**options):
     if d["weight_decay"]:
         sb.weight_decay([w for w in sb.params if w.endswith("/kernel") or w == "output/fc_W"])
     return sb.finish({k: d[k] for k in OPTIONS if k != "optimizer"})
+
+
+def _flag(name: str, value) -> bool:
+    """A boolean option: True/False, 1/0, or "true"/"false" (as ``--set`` passes it)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
 build_resnet.OPTIONS = OPTIONS
