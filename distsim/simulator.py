@@ -25,6 +25,9 @@ dependencies are done.
 one data-parallel training step from a :class:`~distsim.graph.Graph`; the
 planner can build pipeline and layer-parallel steps the same way.
 
+No deadlock: every stream lists its tasks in id order and dependencies point
+to lower ids, so the unfinished task with the lowest id can always start.
+
 Determinism: no randomness; ties are broken by simpy's (time, priority,
 insertion) order, which follows the order tasks were added.
 """
@@ -36,7 +39,7 @@ from dataclasses import dataclass
 from typing import Hashable, Iterable
 
 from .collectives import get_algorithm
-from .collectives.executor import MODES, resolve_mode, run_exact, run_symmetric
+from .collectives.executor import resolve_mode, run_exact, run_symmetric
 from .collectives.schedule import Schedule
 from .errors import ConfigError, DistsimError, require_positive
 from .network import CountingEnvironment, Network
@@ -59,7 +62,8 @@ class Task:
     duration_s: float = 0.0
     schedule: Schedule | None = None
     participants: tuple | None = None
-    mode: str = "auto"
+    mode: str = "auto"  # resolved: "exact" or "symmetric"
+    plans: tuple | None = None  # symmetric mode's step plans
     layer: str = ""
     phase: str = ""
 
@@ -134,13 +138,12 @@ class Simulator:
             Algorithm options (``chunks``, ``local_size``).
         """
         topo = self._need_topology("a collective")
-        if mode not in MODES:
-            raise ConfigError(f"mode {mode!r}; accepted: {', '.join(MODES)}")
         parts = topo.participants(participants)
         schedule = get_algorithm(algorithm).schedule(op, len(parts), nbytes, **options)
+        mode, plans = resolve_mode(mode, schedule, parts, topo)
         return self._add(name=name, kind="collective", devices=tuple(dict.fromkeys(devices)), stream=stream,
                          deps=self._deps(deps), schedule=schedule, participants=tuple(parts), mode=mode,
-                         layer=layer, phase=phase)
+                         plans=None if plans is None else tuple(plans), layer=layer, phase=phase)
 
     def add_send(self, name: str, src: Hashable, dst: Hashable, nbytes: float, *, devices: Iterable[Hashable] = (),
                  deps: Iterable[int] = (), stream: str = "comm", layer: str = "", phase: str = "") -> int:
@@ -168,10 +171,9 @@ class Simulator:
             if task.kind == "compute":
                 yield env.timeout(task.duration_s)
                 return
-            mode, plans = resolve_mode(task.mode, task.schedule, list(task.participants), self.topology)
-            modes[task.name] = mode
-            if mode == "symmetric":
-                yield from run_symmetric(net, plans, task.name)
+            modes[task.name] = task.mode
+            if task.mode == "symmetric":
+                yield from run_symmetric(net, task.plans, task.name)
             else:
                 yield from run_exact(net, task.schedule, list(task.participants), task.name)
 
@@ -213,6 +215,8 @@ class Simulator:
             if not t.devices:
                 env.process(free_proc(t))
         env.run()
+        # Cannot happen: streams list tasks in id order and deps point to lower ids, so the
+        # lowest unfinished task can always start.  Kept as a guard for future task kinds.
         stuck = [t.name for t in tasks if not done[t.id].processed]
         if stuck:
             raise DistsimError(f"{len(stuck)} tasks never ran (stream order contradicts dependencies), "
@@ -244,6 +248,10 @@ def simulate_collective(op: str, nbytes: float, topology: Topology, *, algorithm
     return sim.run()
 
 
-from .dataparallel import simulate_data_parallel_step  # noqa: E402  (re-exported: the planner's entry point)
+def simulate_data_parallel_step(graph, topology=None, **kwargs) -> Result:
+    """One data-parallel training step; see :func:`distsim.dataparallel.simulate_data_parallel_step`."""
+    from .dataparallel import simulate_data_parallel_step as impl
+
+    return impl(graph, topology, **kwargs)
 
 __all__ = ["Simulator", "Task", "simulate_collective", "simulate_data_parallel_step"]
