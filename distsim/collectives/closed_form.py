@@ -60,8 +60,9 @@ def hierarchical_allreduce_s(n: int, nbytes: float, local_size: int, bandwidth: 
     """
     k = local_size
     m = n // k
-    return ring_allreduce_s(k, nbytes, bandwidth, latency) * 1.0 if m == 1 else (
-        2 * (k - 1) * (latency + nbytes / (k * bandwidth)) + 2 * (m - 1) * (inter_latency + nbytes / (k * m * inter_bandwidth)))
+    intra = 2 * (k - 1) * (latency + nbytes / (k * bandwidth))
+    inter = 2 * (m - 1) * (inter_latency + nbytes / (k * m * inter_bandwidth))
+    return intra + inter
 
 
 def p2p_send_s(nbytes: float, bandwidth: float, latency: float) -> float:
