@@ -182,7 +182,7 @@ class Simulator:
             yield from body(task)
             end = env.now
             for d in task.devices or (None,):
-                op_rows.append((task.id, task.name, task.kind, d, task.stream if d is not None else None,
+                op_rows.append((task.id, task.name, task.kind, d, task.stream,
                                 start, end, end - start, task.layer, task.phase))
             done[task.id].succeed()
 

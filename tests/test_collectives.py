@@ -267,3 +267,18 @@ def test_bus_bandwidth_factor():
     assert cf.bus_bandwidth_factor("allreduce", 8) == 2 * 7 / 8
     assert cf.bus_bandwidth_factor("allgather", 8) == 7 / 8
     assert cf.bus_bandwidth_factor("broadcast", 8) == 1.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=st.sampled_from([("ring", "allreduce", "ring"), ("ring", "allgather", "ring"),
+                             ("ring", "reducescatter", "switch"), ("tree", "broadcast", "switch"),
+                             ("halving_doubling", "allreduce", "fully_connected")]),
+       n=st.integers(2, 12), nbytes=st.floats(1.0, 1e10), bw=st.floats(1e8, 1e11), lat=st.floats(0.0, 1e-4))
+def test_exact_mode_matches_closed_form_property(case, n, nbytes, bw, lat):
+    algorithm, op, topo_name = case
+    if algorithm == "halving_doubling":
+        n = 1 << (n.bit_length() - 1)  # a power of two
+    topo = build_topology(topo_name, n, bandwidth_bytes_per_s=bw, latency_s=lat)
+    route_lat, route_bw = topo.path_params(topo.route(0, 1))
+    expected = cf.collective_time_s(op, algorithm, n, nbytes, bandwidth_bytes_per_s=route_bw, latency_s=route_lat)
+    assert sim_time(op, algorithm, topo, nbytes=nbytes, mode="exact") == pytest.approx(expected, rel=1e-9)

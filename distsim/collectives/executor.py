@@ -166,6 +166,8 @@ def run_exact(network: Network, schedule: Schedule, participants: list, tag: str
                 yield waits[0]
             elif waits:
                 yield env.all_of(waits)
+            if recvs[rank]:  # consumed: drop it, so that live objects stay O(n), not O(n * steps)
+                del arrived[(k, rank)], pending[(k, rank)]
 
     if order:
         yield env.all_of([env.process(rank_proc(r)) for r in range(n)])
