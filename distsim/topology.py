@@ -267,6 +267,8 @@ def topology_from_dict(doc: dict, origin: str = "topology") -> Topology:
         for end in (a, b):
             if end not in g:
                 raise ConfigError(f"{origin}: link end {end!r} is not a declared node or switch")
+        if g.has_edge(a, b):
+            raise ConfigError(f"{origin}: link {a}-{b} is listed twice")
         add_link(g, a, b, bw, lat)
     return Topology(name, g, duplex=bool(doc.get("duplex", True)))
 

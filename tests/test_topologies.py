@@ -91,6 +91,7 @@ def test_yaml_explicit_and_builder(tmp_path):
     ({"nodes": ["a", "b"], "links": [{"a": "a", "b": "b", "bandwidth_GBps": 0}]}, "bandwidth_GBps must be positive"),
     ({"nodes": ["a", "b"], "links": [{"a": "a", "b": "b", "speed": 1}]}, "unknown link key 'speed'"),
     ({"schema": 2, "nodes": ["a"], "links": []}, "unsupported schema"),
+    ({"nodes": ["a", "b"], "links": [["a", "b"], ["b", "a"]]}, "link b-a is listed twice"),
     ({"builder": "hypercube", "nodes": 4}, "unknown topology 'hypercube'"),
 ])
 def test_yaml_errors_name_the_problem(doc, msg):
@@ -135,3 +136,27 @@ def test_balanced_torus_dims():
     from topologies.torus import balanced_dims
     assert balanced_dims(65536, 2) == (256, 256)
     assert math.prod(balanced_dims(60, 3)) == 60
+
+
+@settings(max_examples=30, deadline=None)
+@given(edges=st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7), st.floats(0.5, 500), st.floats(0, 50)),
+                      min_size=1, max_size=20))
+def test_yaml_links_convert_units_once(edges):
+    unique = {}
+    for a, b, g, u in edges:
+        if a != b:
+            unique.setdefault(frozenset((a, b)), (a, b, g, u))
+    edges = list(unique.values())
+    if not edges:
+        return
+    nodes = sorted({e[0] for e in edges} | {e[1] for e in edges})
+    doc = {"nodes": [f"n{i}" for i in nodes],
+           "links": [{"a": f"n{a}", "b": f"n{b}", "bandwidth_GBps": g, "latency_us": u} for a, b, g, u in edges]}
+    t = topology_from_dict(doc)
+    last = {frozenset((a, b)): (g, u) for a, b, g, u in edges}
+    assert t.graph.number_of_edges() == len(last)
+    for pair, (g, u) in last.items():
+        a, b = sorted(pair)
+        link = t.link(f"n{a}", f"n{b}")
+        assert link["bandwidth_bytes_per_s"] == pytest.approx(g * 1e9)
+        assert link["latency_s"] == pytest.approx(u * 1e-6)
