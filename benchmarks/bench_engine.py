@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes only")
     p.add_argument("--json", action="store_true", help="print JSON rows")
     args = p.parse_args(argv)
-    sizes = [8, 64, 512] if args.quick else [8, 64, 512, 4096, 32768, 65536]
+    sizes = [8, 64, 512] if args.quick else [8, 64, 256, 512, 4096, 32768, 65536]
     rows = bench_allreduce(sizes, exact_limit=64 if args.quick else 256) + bench_step([1, 8])
     if args.json:
         print(json.dumps(rows, indent=2))
