@@ -192,3 +192,16 @@ def test_chrome_trace(tmp_path, graph):
     spans = [e for e in events if e["ph"] == "X"]
     assert all(e["dur"] >= 0 for e in spans)
     assert max(e["ts"] + e["dur"] for e in spans) == pytest.approx(r.step_time_s * 1e6)
+
+
+def test_benchmark_quick_runs(capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_engine", "benchmarks/bench_engine.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    ring_rows = {(r["nodes"], r["mode"]): r for r in rows if r["bench"] == "ring_allreduce_1GB"}
+    # both modes agree where both ran
+    assert ring_rows[(64, "exact")]["sim_time_s"] == pytest.approx(ring_rows[(64, "symmetric")]["sim_time_s"])
+    assert any(r["bench"].startswith("dp_step") for r in rows)
