@@ -1,9 +1,12 @@
 """One synchronous data-parallel training step as simulator tasks.
 
 Every worker runs the whole graph on its share of the batch; each layer's
-gradients are all-reduced as one collective (a Horovod-style fusion per
-layer) as soon as the backward ops producing them have finished, and the
-layer's update ops wait for that all-reduce.  With ``overlap=True`` the
+gradients (tensors of kind ``gradient``, grouped by their ``layer``) are
+all-reduced as one collective (a Horovod-style fusion per layer) as soon as
+the last backward op producing them has finished, and the ops reading them
+(the layer's update) wait for that all-reduce.  Should an op read a gradient
+before its layer's last one is produced, the gradients produced so far are
+all-reduced first (``allreduce:LAYER#2`` then covers the rest).  With ``overlap=True`` the
 all-reduces run on a ``"comm"`` stream beside the ``"compute"`` stream, so
 the all-reduce of the last layer overlaps the backward pass of earlier
 layers; with ``overlap=False`` they are issued on the compute stream (after
@@ -105,12 +108,13 @@ def simulate_data_parallel_step(graph: Graph, topology: Topology | None = None, 
     parts = topology.participants(workers)
     durations = op_durations(graph, op_time_s, device)
     sim_devices = parts[:1] if symmetric else parts
+    producer = {t: i for i, op in enumerate(graph.ops) for t in op.outputs}
     grad_layer = {} if len(parts) == 1 else {
-        t.name: (t.layer or graph.ops[graph._producer[t.name]].layer)
-        for t in graph.tensors.values() if t.kind == TensorKind.GRADIENT and t.name in graph._producer}
+        t.name: (t.layer or graph.ops[producer[t.name]].layer)
+        for t in graph.tensors.values() if t.kind == TensorKind.GRADIENT and t.name in producer}
     last_producer: dict[str, int] = {}
     for name, layer in grad_layer.items():
-        last_producer[layer] = max(last_producer.get(layer, -1), graph._producer[name])
+        last_producer[layer] = max(last_producer.get(layer, -1), producer[name])
     flush_at: dict[int, list[str]] = {}
     for layer, i in last_producer.items():
         flush_at.setdefault(i, []).append(layer)

@@ -205,3 +205,28 @@ def test_benchmark_quick_runs(capsys):
     # both modes agree where both ran
     assert ring_rows[(64, "exact")]["sim_time_s"] == pytest.approx(ring_rows[(64, "symmetric")]["sim_time_s"])
     assert any(r["bench"].startswith("dp_step") for r in rows)
+
+
+def test_gradient_read_before_its_layer_completes_is_flushed_first():
+    from distsim.graph import GraphBuilder, TensorKind
+    b = GraphBuilder("g")
+    b.layer = "L"
+    w = b.tensor("w", 10, TensorKind.WEIGHT)
+    b.phase = b.phase.BACKWARD
+    g1 = b.elementwise("dw1", [w], "g1", 1000, out_kind=TensorKind.GRADIENT)
+    b.elementwise("upd1", [w, g1], "w1", 10)  # reads g1 before g2 exists
+    g2 = b.elementwise("dw2", [w], "g2", 1000, out_kind=TensorKind.GRADIENT)
+    b.elementwise("upd2", [w, g2], "w2", 10)
+    graph = b.build()
+    r = simulate_data_parallel_step(graph, ring(2, 1e6), op_time_s=const(MS))
+    ops = r.ops.set_index("name")
+    assert list(r.modes) == ["allreduce:L", "allreduce:L#2"]
+    assert ops.loc["upd1", "start_s"] >= ops.loc["allreduce:L", "end_s"]
+    assert ops.loc["upd2", "start_s"] >= ops.loc["allreduce:L#2", "end_s"]
+
+
+def test_dataparallel_bad_workers():
+    with pytest.raises(ConfigError, match="workers must be a count"):
+        simulate_data_parallel_step(toy_lm(), workers=[0, 1])
+    with pytest.raises(ConfigError, match="has 4 accelerators, asked for 5"):
+        simulate_data_parallel_step(toy_lm(), ring(4), workers=5)
