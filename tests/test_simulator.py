@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import toy_lm
+from engine_graphs import toy_lm
 from distsim.collectives import closed_form as cf
 from distsim.dataparallel import critical_path_s, op_durations, roofline_op_time
 from distsim.device import get_device

@@ -1,8 +1,6 @@
-"""Shared fixtures: a small synthetic word-LM-like graph (embedding, recurrent layers, output)."""
+"""A small synthetic word-LM-like graph (embedding, recurrent layers, output) for the engine tests."""
 
 from __future__ import annotations
-
-import pytest
 
 from distsim.graph import GraphBuilder, OpKind, Phase, TensorKind
 
@@ -46,8 +44,3 @@ def toy_lm(layers: int = 3, batch: int = 8, hidden: int = 64, vocab: int = 256, 
         b.elementwise(f"{n}.update", [weights[n], f"{n}.dw"], f"{n}.w_new", dims[n][0] * dims[n][1],
                       kind=OpKind.OPTIMIZER, flops_per_element=2)
     return b.build()
-
-
-@pytest.fixture
-def toy_graph():
-    return toy_lm()
