@@ -1,7 +1,7 @@
 """One synchronous data-parallel training step as simulator tasks.
 
 Every worker runs the whole graph on its share of the batch; each layer's
-gradients (tensors of kind ``gradient``, grouped by their ``layer``) are
+gradients (see :func:`gradient_layers`, grouped by layer) are
 all-reduced as one collective (a Horovod-style fusion per layer) as soon as
 the last backward op producing them has finished, and the ops reading them
 (the layer's update) wait for that all-reduce.  Should an op read a gradient
@@ -28,7 +28,7 @@ import numpy as np
 
 from .device import Device, get_device
 from .errors import ConfigError
-from .graph import Graph, Op, TensorKind
+from .graph import Graph, Op, Phase, TensorKind
 from .simulator import Simulator
 from .topology import Topology, build_topology
 
@@ -66,6 +66,29 @@ def critical_path_s(graph: Graph, durations: Sequence[float]) -> float:
         preds = graph.predecessors(i)
         finish[i] = durations[i] + (max(finish[p] for p in preds) if preds else 0.0)
     return float(finish.max()) if len(finish) else 0.0
+
+
+def gradient_layers(graph: Graph) -> dict[str, str]:
+    """The tensors to all-reduce, each with its layer.
+
+    A tensor is a gradient if it is of kind ``gradient`` or if an op of the
+    ``update`` phase reads it and it is neither persistent (weight, optimizer
+    state) nor a step input -- so accumulated gradients stored as activations
+    count too.  Only tensors some op produces are returned.
+    """
+    producer = {t: i for i, op in enumerate(graph.ops) for t in op.outputs}
+    out: dict[str, str] = {}
+    for t in graph.tensors.values():
+        if t.kind == TensorKind.GRADIENT and t.name in producer:
+            out[t.name] = t.layer or graph.ops[producer[t.name]].layer
+    for op in graph.ops:
+        if op.phase != Phase.UPDATE:
+            continue
+        for name in op.inputs:
+            t = graph.tensors[name]
+            if name in producer and not t.kind.persistent and t.kind != TensorKind.INPUT and name not in out:
+                out[name] = op.layer or t.layer
+    return out
 
 
 def simulate_data_parallel_step(graph: Graph, topology: Topology | None = None, *,
@@ -109,9 +132,7 @@ def simulate_data_parallel_step(graph: Graph, topology: Topology | None = None, 
     durations = op_durations(graph, op_time_s, device)
     sim_devices = parts[:1] if symmetric else parts
     producer = {t: i for i, op in enumerate(graph.ops) for t in op.outputs}
-    grad_layer = {} if len(parts) == 1 else {
-        t.name: (t.layer or graph.ops[producer[t.name]].layer)
-        for t in graph.tensors.values() if t.kind == TensorKind.GRADIENT and t.name in producer}
+    grad_layer = {} if len(parts) == 1 else gradient_layers(graph)
     last_producer: dict[str, int] = {}
     for name, layer in grad_layer.items():
         last_producer[layer] = max(last_producer.get(layer, -1), producer[name])

@@ -230,3 +230,18 @@ def test_dataparallel_bad_workers():
         simulate_data_parallel_step(toy_lm(), workers=[0, 1])
     with pytest.raises(ConfigError, match="has 4 accelerators, asked for 5"):
         simulate_data_parallel_step(toy_lm(), ring(4), workers=5)
+
+
+def test_gradients_found_by_kind_or_by_update_ops():
+    from distsim.dataparallel import gradient_layers
+    from distsim.graph import GraphBuilder, OpKind, Phase, TensorKind
+    b = GraphBuilder("g")
+    b.layer = "A"
+    w = b.tensor("w", 10, TensorKind.WEIGHT)
+    x = b.tensor("x", 10, TensorKind.INPUT)
+    b.phase = Phase.BACKWARD
+    acc = b.elementwise("acc", [w, x], "acc_w", 10)  # an accumulated gradient stored as an activation
+    b.phase = Phase.UPDATE
+    b.op("upd", OpKind.OPTIMIZER, [w, acc, x], [])
+    assert gradient_layers(b.build()) == {"acc_w": "A"}
+    assert set(gradient_layers(toy_lm())) == {f"{n}.dw" for n in ["embedding", "rnn0", "rnn1", "rnn2", "output"]}
