@@ -49,7 +49,6 @@ def synthetic_word_lm(layers: int = 2, seq_len: int = 20, batch: int = 128, hidd
         h = None
         outs = []
         for t in range(seq_len):
-            inp = [x[t], w[b.layer]] + ([h] if h else [])
             gates = b.matmul(f"lstm{i}.t{t}.gates", x[t], w[b.layer], f"g{i}.t{t}", batch, 4 * hidden, 2 * hidden)
             h = b.elementwise(f"lstm{i}.t{t}.cell", [gates] + ([h] if h else []), f"h{i}.t{t}", batch * hidden,
                               flops_per_element=10)

@@ -27,8 +27,8 @@ def ring(n, bw=1e9, lat=0.0):
 def test_stream_runs_in_order_and_waits_for_deps():
     sim = Simulator()
     a = sim.add_compute("d0", "a", 2.0)
-    b = sim.add_compute("d1", "b", 1.0, deps=[a])  # other device: waits for a
-    c = sim.add_compute("d1", "c", 1.0)  # behind b on d1's stream, although it has no deps
+    sim.add_compute("d1", "b", 1.0, deps=[a])  # other device: waits for a
+    sim.add_compute("d1", "c", 1.0)  # behind b on d1's stream, although it has no deps
     r = sim.run()
     rows = r.ops.set_index("name")
     assert (rows.loc["b", "start_s"], rows.loc["c", "start_s"]) == (2.0, 3.0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from . import COLLECTIVES
 from . import closed_form as cf
 from ..errors import ConfigError, require_positive, require_positive_int
-from ..topology import DEFAULT_LATENCY_S
 from .schedule import Algorithm, Step
 
 
