@@ -69,25 +69,21 @@ def critical_path_s(graph: Graph, durations: Sequence[float]) -> float:
 
 
 def gradient_layers(graph: Graph) -> dict[str, str]:
-    """The tensors to all-reduce, each with its layer.
-
-    A tensor is a gradient if it is of kind ``gradient`` or if an op of the
-    ``update`` phase reads it and it is neither persistent (weight, optimizer
-    state) nor a step input -- so accumulated gradients stored as activations
-    count too.  Only tensors some op produces are returned.
+    """The tensors to all-reduce, each with its layer: what the ``update``-phase
+    ops read that some op produced and that is neither persistent (weight,
+    optimizer state) nor a step input -- the parameters' final gradients.
+    Per-time-step partial gradients, accumulated before the update, are not
+    communicated.
     """
     producer = {t: i for i, op in enumerate(graph.ops) for t in op.outputs}
     out: dict[str, str] = {}
-    for t in graph.tensors.values():
-        if t.kind == TensorKind.GRADIENT and t.name in producer:
-            out[t.name] = t.layer or graph.ops[producer[t.name]].layer
     for op in graph.ops:
         if op.phase != Phase.UPDATE:
             continue
         for name in op.inputs:
             t = graph.tensors[name]
             if name in producer and not t.kind.persistent and t.kind != TensorKind.INPUT and name not in out:
-                out[name] = op.layer or t.layer
+                out[name] = op.layer or t.layer or graph.ops[producer[name]].layer
     return out
 
 

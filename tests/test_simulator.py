@@ -214,8 +214,11 @@ def test_gradient_read_before_its_layer_completes_is_flushed_first():
     w = b.tensor("w", 10, TensorKind.WEIGHT)
     b.phase = b.phase.BACKWARD
     g1 = b.elementwise("dw1", [w], "g1", 1000, out_kind=TensorKind.GRADIENT)
+    b.phase = b.phase.UPDATE
     b.elementwise("upd1", [w, g1], "w1", 10)  # reads g1 before g2 exists
+    b.phase = b.phase.BACKWARD
     g2 = b.elementwise("dw2", [w], "g2", 1000, out_kind=TensorKind.GRADIENT)
+    b.phase = b.phase.UPDATE
     b.elementwise("upd2", [w, g2], "w2", 10)
     graph = b.build()
     r = simulate_data_parallel_step(graph, ring(2, 1e6), op_time_s=const(MS))
@@ -232,7 +235,7 @@ def test_dataparallel_bad_workers():
         simulate_data_parallel_step(toy_lm(), ring(4), workers=5)
 
 
-def test_gradients_found_by_kind_or_by_update_ops():
+def test_gradients_are_what_update_ops_read():
     from distsim.dataparallel import gradient_layers
     from distsim.graph import GraphBuilder, OpKind, Phase, TensorKind
     b = GraphBuilder("g")
@@ -243,5 +246,7 @@ def test_gradients_found_by_kind_or_by_update_ops():
     acc = b.elementwise("acc", [w, x], "acc_w", 10)  # an accumulated gradient stored as an activation
     b.phase = Phase.UPDATE
     b.op("upd", OpKind.OPTIMIZER, [w, acc, x], [])
+    b.phase = Phase.BACKWARD
+    b.elementwise("partial", [w, x], "partial_w", 10, out_kind=TensorKind.GRADIENT)  # never read by an update
     assert gradient_layers(b.build()) == {"acc_w": "A"}
     assert set(gradient_layers(toy_lm())) == {f"{n}.dw" for n in ["embedding", "rnn0", "rnn1", "rnn2", "output"]}
