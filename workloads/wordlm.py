@@ -246,15 +246,19 @@ def build_wordlm(**options):
             (df,) = gb.op(s + "forget_bias/reduce", OpKind.REDUCTION, [d_fb], [(s + "d_f", b * h)], flops=b * h)
             do = gb.elementwise(s + "d_o", [d_so, sv["so"]], s + "d_o", b * h, flops_per_element=3)
             (dz,) = gb.op(s + "concat", OpKind.DATA, [di, dj, df, do], [(s + "dz", b * 4 * h)])
-            (db,) = gb.op(s + "d_bias", OpKind.REDUCTION, [dz], [(s + "d_bias", 4 * h)], flops=b * 4 * h)
+            final = G if t == 0 else A  # the last accumulation yields the parameter's gradient
+            (db,) = gb.op(s + "d_bias", OpKind.REDUCTION, [dz], [(s + "d_bias", 4 * h)], flops=b * 4 * h,
+                          out_kind=G if q == 1 else A)
             dxh = gb.matmul(s + "d_xh", dz, kernels[l], s + "d_xh", b, in_dim + h, 4 * h)
-            dk = gb.matmul(s + "d_kernel", sv["xh"], dz, s + "d_kernel", in_dim + h, 4 * h, b)
+            dk = gb.matmul(s + "d_kernel", sv["xh"], dz, s + "d_kernel", in_dim + h, 4 * h, b,
+                           out_kind=G if q == 1 else A)
             if dk_acc is None:
                 dk_acc, db_acc = dk, db
             else:
                 dk_acc = gb.elementwise(s + "acc_kernel", [dk_acc, dk], s + "acc_kernel", (in_dim + h) * 4 * h,
+                                        out_kind=final, inplace=True)
+                db_acc = gb.elementwise(s + "acc_bias", [db_acc, db], s + "acc_bias", 4 * h, out_kind=final,
                                         inplace=True)
-                db_acc = gb.elementwise(s + "acc_bias", [db_acc, db], s + "acc_bias", 4 * h, inplace=True)
             dx, dh_prev = gb.op(s + "split", OpKind.DATA, [dxh], [(s + "dx", b * in_dim), (s + "dh_prev", b * h)])
             dx_steps[t] = dx
             dh_next, dc_next = dh_prev, dc_prev

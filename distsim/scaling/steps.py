@@ -17,17 +17,7 @@ from enum import Enum
 import numpy as np
 
 from ..errors import ConfigError, require_positive, require_positive_int
-
-
-def _positive_array(field: str, value):
-    arr = np.asarray(value, dtype=float)
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ConfigError(f"{field} must be finite and positive, got {value!r}")
-    return arr
-
-
-def _out(arr: np.ndarray):
-    return float(arr) if arr.ndim == 0 else arr
+from .curves import _as_data_size, _scalar_or_array
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,9 +71,9 @@ class StepsLaw:
 
     def steps(self, data, params):
         """Steps to convergence on ``data`` samples with ``params`` parameters."""
-        d = _positive_array("data size D", data)
-        m = np.minimum(_positive_array("model size M", params), self.plateau_params)
-        return _out(self.a_steps * d**self.k_data / m**self.k_model + self.b_steps)
+        d = _as_data_size("data size D", data)
+        m = np.minimum(_as_data_size("model size M", params), self.plateau_params)
+        return _scalar_or_array(self.a_steps * d**self.k_data / m**self.k_model + self.b_steps)
 
 
 class BatchRegime(str, Enum):
@@ -122,8 +112,8 @@ class CriticalBatchLaw:
 
     def steps(self, batch):
         """Steps at batch size ``batch``; non-increasing in ``batch``."""
-        b = _positive_array("batch", batch)
-        return _out(self.s_min_steps * (1.0 + self.b_noise / b))
+        b = _as_data_size("batch", batch)
+        return _scalar_or_array(self.s_min_steps * (1.0 + self.b_noise / b))
 
     def scaling_efficiency(self, batch):
         """``-d ln S / d ln B = b_noise / (B + b_noise)``, in (0, 1).
@@ -131,8 +121,8 @@ class CriticalBatchLaw:
         1 is perfect scaling (steps halve when the batch doubles), 0 is no
         gain at all.
         """
-        b = _positive_array("batch", batch)
-        return _out(self.b_noise / (b + self.b_noise))
+        b = _as_data_size("batch", batch)
+        return _scalar_or_array(self.b_noise / (b + self.b_noise))
 
     def classify(self, batch: float, *, tolerance: float = 0.1) -> BatchRegime:
         """Regime of ``batch``; see :func:`classify_batch`."""
@@ -180,10 +170,10 @@ def steps_at_batch(steps_law: StepsLaw, batch_law: CriticalBatchLaw | None, *, d
     """
     base = np.asarray(steps_law.steps(data, params), dtype=float)
     if batch_law is None:
-        _positive_array("batch", batch)
-        return _out(base)
+        _as_data_size("batch", batch)
+        return _scalar_or_array(base)
     ratio = np.asarray(batch_law.steps(batch), dtype=float) / float(batch_law.steps(steps_law.reference_batch))
-    return _out(base * ratio)
+    return _scalar_or_array(base * ratio)
 
 
 #: Illustrative word-LM steps law (seed 000's ``a * D / M + b`` form): data in

@@ -1,0 +1,293 @@
+"""Topologies: which accelerators and switches exist and which links join them.
+
+A :class:`Topology` wraps an undirected :class:`networkx.Graph`.  Nodes carry
+``kind`` (``"accelerator"`` or ``"switch"``); edges carry
+``bandwidth_bytes_per_s`` and ``latency_s`` (the alpha-beta parameters of one
+link).  Links are full duplex by default: each direction is its own resource
+(see :mod:`distsim.network`).  Routing takes a shortest path by hop count;
+networkx's breadth-first search makes the choice deterministic for a given
+graph (no ECMP: one path per pair).
+
+Topologies come from pure builder functions registered in :data:`TOPOLOGIES`
+(one module each in ``topologies/``) or from a YAML file (:func:`load_topology`)
+whose keys use human units (``bandwidth_GBps``, ``latency_us``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Hashable, Iterable, Sequence
+
+import networkx as nx
+import yaml
+
+from . import units
+from .errors import ConfigError, require_positive, require_positive_int
+from .registry import Registry
+
+#: Reference link bandwidth: 56 GB/s (PPoPP 2019, Table 4).
+DEFAULT_BANDWIDTH_BYTES_PER_S = 56e9
+#: Default per-hop latency (alpha): 1 microsecond.  The paper states none.
+DEFAULT_LATENCY_S = 1e-6
+
+TOPOLOGIES: Registry = Registry("topology", packages=["topologies"])
+
+ACCELERATOR = "accelerator"
+SWITCH = "switch"
+
+
+class Topology:
+    """An interconnect: accelerators, switches and alpha-beta links.
+
+    Parameters
+    ----------
+    name : str
+        Shown in messages and results.
+    graph : networkx.Graph
+        Undirected; every edge needs ``bandwidth_bytes_per_s`` (> 0) and
+        ``latency_s`` (>= 0); a node's ``kind`` defaults to accelerator.
+    duplex : bool
+        Full duplex (default): the two directions of a link are independent
+        resources.  Half duplex: both directions share one.
+
+    Notes
+    -----
+    ``endpoints`` lists the accelerators in node insertion order; collectives
+    rank their participants in that order unless given a list.
+    """
+
+    def __init__(self, name: str, graph: nx.Graph, *, duplex: bool = True):
+        if graph.is_directed():
+            raise ConfigError(f"topology {name}: graph must be undirected (links are duplex pairs)")
+        self.name = name
+        self.graph = graph
+        self.duplex = bool(duplex)
+        for u, v, data in graph.edges(data=True):
+            for key, allow_zero in (("bandwidth_bytes_per_s", False), ("latency_s", True)):
+                if key not in data:
+                    raise ConfigError(f"topology {name}: link {u}-{v} lacks {key}")
+                require_positive(f"topology {name}: link {u}-{v} {key}", data[key], allow_zero=allow_zero)
+        for n, data in graph.nodes(data=True):
+            data.setdefault("kind", ACCELERATOR)
+            if data["kind"] not in (ACCELERATOR, SWITCH):
+                raise ConfigError(f"topology {name}: node {n} kind {data['kind']!r}; accepted: accelerator, switch")
+        self.endpoints: list[Hashable] = [n for n, d in graph.nodes(data=True) if d["kind"] == ACCELERATOR]
+        self._index = {n: i for i, n in enumerate(graph.nodes)}
+        self._routes: dict[tuple, tuple] = {}
+        self._path_params: dict[tuple, tuple[float, float]] = {}
+
+    def __repr__(self) -> str:
+        return (f"Topology({self.name!r}, accelerators={len(self.endpoints)}, "
+                f"switches={self.graph.number_of_nodes() - len(self.endpoints)}, links={self.graph.number_of_edges()})")
+
+    # ---- links ------------------------------------------------------------
+    def link_key(self, u, v) -> tuple:
+        """The resource a transfer from ``u`` to ``v`` occupies (one per direction if duplex)."""
+        if self.duplex or self._index[u] < self._index[v]:
+            return (u, v)
+        return (v, u)
+
+    def link_order(self, key: tuple) -> tuple[int, int]:
+        """A total order of link resources (acquired in this order: no deadlock)."""
+        return (self._index[key[0]], self._index[key[1]])
+
+    def link(self, u, v) -> dict:
+        return self.graph.edges[u, v]
+
+    def directed_links(self) -> list[tuple]:
+        """Every link resource key."""
+        keys = []
+        for u, v in self.graph.edges:
+            keys.append(self.link_key(u, v))
+            if self.duplex:
+                keys.append((v, u))
+        return keys
+
+    # ---- routing ----------------------------------------------------------
+    def route(self, src, dst) -> tuple:
+        """Nodes of the shortest path (by hops) from ``src`` to ``dst``, both included."""
+        key = (src, dst)
+        path = self._routes.get(key)
+        if path is None:
+            if src == dst:
+                raise ConfigError(f"topology {self.name}: a transfer from node {src!r} to itself")
+            if self.graph.has_edge(src, dst):
+                path = (src, dst)
+            else:
+                try:
+                    path = tuple(nx.shortest_path(self.graph, src, dst))
+                except nx.NetworkXNoPath:
+                    raise ConfigError(f"topology {self.name!r} does not connect nodes {src!r} and {dst!r}") from None
+                except nx.NodeNotFound as exc:
+                    raise ConfigError(f"topology {self.name!r}: {exc}") from None
+            self._routes[key] = path
+        return path
+
+    def path_params(self, path: Sequence) -> tuple[float, float]:
+        """``(latency_s, bandwidth_bytes_per_s)`` of a path: latencies add, the slowest link limits."""
+        key = tuple(path)
+        params = self._path_params.get(key)
+        if params is None:
+            edges = [self.graph.edges[u, v] for u, v in zip(key, key[1:])]
+            params = (float(sum(e["latency_s"] for e in edges)), float(min(e["bandwidth_bytes_per_s"] for e in edges)))
+            self._path_params[key] = params
+        return params
+
+    def transfer_time_s(self, src, dst, nbytes: float) -> float:
+        """Uncontended time of one transfer: sum of latencies + nbytes / slowest bandwidth."""
+        lat, bw = self.path_params(self.route(src, dst))
+        return lat + nbytes / bw
+
+    # ---- participants -----------------------------------------------------
+    def participants(self, nodes: int | Iterable | None = None) -> list:
+        """Resolve ``nodes`` (a count, a list of node names, or None for all) and check them.
+
+        Raises ConfigError naming a node the topology lacks, a count beyond its
+        accelerators, or two participants it does not connect.
+        """
+        if nodes is None:
+            chosen = list(self.endpoints)
+        elif isinstance(nodes, int) and not isinstance(nodes, bool):
+            n = require_positive_int("nodes", nodes)
+            if n > len(self.endpoints):
+                raise ConfigError(
+                    f"nodes: topology {self.name!r} has {len(self.endpoints)} accelerators, asked for {n}")
+            chosen = self.endpoints[:n]
+        else:
+            chosen = list(nodes)
+            for n in chosen:
+                if n not in self.graph:
+                    raise ConfigError(f"node {n!r} is not in topology {self.name!r}")
+            if len(set(chosen)) != len(chosen):
+                raise ConfigError(f"participants of topology {self.name!r} repeat a node")
+        if not chosen:
+            raise ConfigError("nodes: need at least one participant")
+        component = nx.node_connected_component(self.graph, chosen[0])
+        for n in chosen:
+            if n not in component:
+                raise ConfigError(f"topology {self.name!r} does not connect nodes {chosen[0]!r} and {n!r}")
+        return chosen
+
+
+def add_link(graph: nx.Graph, u, v, bandwidth_bytes_per_s: float, latency_s: float) -> None:
+    """Add an alpha-beta link (SI units) to a builder's graph."""
+    graph.add_edge(u, v, bandwidth_bytes_per_s=float(bandwidth_bytes_per_s), latency_s=float(latency_s))
+
+
+def check_link_params(bandwidth_bytes_per_s: float, latency_s: float, prefix: str = "") -> tuple[float, float]:
+    return (require_positive(f"{prefix}bandwidth_bytes_per_s", bandwidth_bytes_per_s),
+            require_positive(f"{prefix}latency_s", latency_s, allow_zero=True))
+
+
+def build_topology(name: str, nodes: int, **options) -> Topology:
+    """A registered topology: ``build_topology("ring", 8, bandwidth_bytes_per_s=56e9)``."""
+    builder = TOPOLOGIES.get(name)
+    try:
+        return builder(nodes, **options)
+    except TypeError as exc:
+        raise ConfigError(f"topology {name}: {exc}") from None
+
+
+# ---- YAML ------------------------------------------------------------------
+_FILE_KEYS = {"schema", "name", "builder", "nodes", "switches", "links", "defaults", "duplex", "options"}
+_LINK_KEYS = {"a", "b", "bandwidth_GBps", "latency_us"}
+
+
+def _link_from_file(origin: str, entry, defaults: dict) -> tuple:
+    if isinstance(entry, (list, tuple)) and len(entry) == 2:
+        entry = {"a": entry[0], "b": entry[1]}
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{origin}: a link is [a, b] or a mapping with keys a, b, bandwidth_GBps, latency_us; got {entry!r}")
+    unknown = set(entry) - _LINK_KEYS
+    if unknown:
+        raise ConfigError(f"{origin}: unknown link key {sorted(unknown)[0]!r}; accepted: {', '.join(sorted(_LINK_KEYS))}")
+    if "a" not in entry or "b" not in entry:
+        raise ConfigError(f"{origin}: a link needs both ends 'a' and 'b'")
+    bw = require_positive(f"{origin}: bandwidth_GBps", entry.get("bandwidth_GBps", defaults["bandwidth_GBps"]))
+    lat = require_positive(f"{origin}: latency_us", entry.get("latency_us", defaults["latency_us"]), allow_zero=True)
+    return entry["a"], entry["b"], bw * units.GB, lat * units.US
+
+
+def _si_options(origin: str, options) -> dict:
+    """Builder options from a file: ``*_GBps`` -> ``*_bytes_per_s``, ``*_us`` -> ``*_s``."""
+    if not isinstance(options, dict):
+        raise ConfigError(f"{origin}: options must be a mapping")
+    out = {}
+    for key, value in options.items():
+        if key.endswith("_GBps"):
+            out[key[: -len("_GBps")] + "_bytes_per_s"] = require_positive(f"{origin}: {key}", value) * units.GB
+        elif key.endswith("_us"):
+            out[key[: -len("_us")] + "_s"] = require_positive(f"{origin}: {key}", value, allow_zero=True) * units.US
+        else:
+            out[key] = value
+    return out
+
+
+def topology_from_dict(doc: dict, origin: str = "topology") -> Topology:
+    """A topology from a parsed YAML document (human units; see docs/engine.md).
+
+    Either ``builder: NAME`` with ``nodes`` (a count), optional
+    ``bandwidth_GBps``/``latency_us`` under ``defaults`` and builder ``options``;
+    or explicit ``nodes`` (accelerator names), ``switches`` and ``links``.
+    """
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{origin}: expected a mapping")
+    unknown = set(doc) - _FILE_KEYS
+    if unknown:
+        raise ConfigError(f"{origin}: unknown key {sorted(unknown)[0]!r}; accepted: {', '.join(sorted(_FILE_KEYS))}")
+    if doc.get("schema", 1) != 1:
+        raise ConfigError(f"{origin}: unsupported schema {doc.get('schema')!r}; accepted: 1")
+    name = str(doc.get("name", Path(origin).stem))
+    defaults = {"bandwidth_GBps": DEFAULT_BANDWIDTH_BYTES_PER_S / units.GB, "latency_us": DEFAULT_LATENCY_S / units.US}
+    raw_defaults = doc.get("defaults") or {}
+    if not isinstance(raw_defaults, dict) or set(raw_defaults) - set(defaults):
+        raise ConfigError(f"{origin}: defaults accepts only bandwidth_GBps, latency_us")
+    defaults.update(raw_defaults)
+    if "builder" in doc:
+        options = _si_options(origin, doc.get("options") or {})
+        options.setdefault("bandwidth_bytes_per_s", require_positive(f"{origin}: bandwidth_GBps", defaults["bandwidth_GBps"]) * units.GB)
+        options.setdefault("latency_s", require_positive(f"{origin}: latency_us", defaults["latency_us"], allow_zero=True) * units.US)
+        topo = build_topology(doc["builder"], doc.get("nodes"), **options)
+        topo.name = name
+        return topo
+    nodes, switches, links = doc.get("nodes"), doc.get("switches") or [], doc.get("links")
+    if not isinstance(nodes, list) or not nodes:
+        raise ConfigError(f"{origin}: 'nodes' must list the accelerators")
+    if not isinstance(links, list):
+        raise ConfigError(f"{origin}: 'links' must be a list")
+    g = nx.Graph()
+    for n in nodes:
+        g.add_node(n, kind=ACCELERATOR)
+    for s in switches:
+        if s in g:
+            raise ConfigError(f"{origin}: node {s!r} is both an accelerator and a switch")
+        g.add_node(s, kind=SWITCH)
+    for entry in links:
+        a, b, bw, lat = _link_from_file(origin, entry, defaults)
+        for end in (a, b):
+            if end not in g:
+                raise ConfigError(f"{origin}: link end {end!r} is not a declared node or switch")
+        if g.has_edge(a, b):
+            raise ConfigError(f"{origin}: link {a}-{b} is listed twice")
+        add_link(g, a, b, bw, lat)
+    return Topology(name, g, duplex=bool(doc.get("duplex", True)))
+
+
+def load_topology(path: str | Path) -> Topology:
+    """A topology from a YAML file."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read topology file {str(path)!r}: {exc.strerror}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    return topology_from_dict(doc, str(path))
+
+
+def get_topology(name_or_file: str, nodes: int, **options) -> Topology:
+    """A builder by name (built for ``nodes`` accelerators) or a YAML file path."""
+    if name_or_file.endswith((".yaml", ".yml")) or Path(name_or_file).is_file():
+        return load_topology(name_or_file)
+    return build_topology(name_or_file, nodes, **options)

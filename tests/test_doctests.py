@@ -1,0 +1,19 @@
+"""The runnable examples in the engine's docstrings are tests too."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "distsim.simulator", "distsim.collectives.closed_form", "topologies.ring", "topologies.switch",
+    "topologies.torus", "topologies.two_level", "topologies.fat_tree",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
