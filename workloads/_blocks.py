@@ -247,7 +247,6 @@ class StepBuilder:
             nbytes = g.element_bytes * touched * (3 + 2 * nstate)
             g.op(f"{w}/update", OpKind.OPTIMIZER, [w, grad, *states], [], flops=flops_per * touched, nbytes=nbytes)
         dims = dict(dims)
-        dims["params"] = sum(self.params.values())
         dims["optimizer"] = self.optimizer
         return g.build(dims)
 
