@@ -29,8 +29,8 @@ def test_flops_within_5pct_of_catamount(base):
     assert base.flops == pytest.approx(CATAMOUNT["flops"], rel=0.05)
 
 
-def test_bytes_within_10pct_of_catamount(base):
-    assert base.nbytes == pytest.approx(CATAMOUNT["nbytes"], rel=0.10)
+def test_bytes_within_5pct_of_catamount(base):
+    assert base.nbytes == pytest.approx(CATAMOUNT["nbytes"], rel=0.05)
 
 
 def test_total_footprint_within_10pct_of_catamount(base):
