@@ -80,3 +80,17 @@ def test_bad_options_raise_config_error(bad):
     with pytest.raises(ConfigError) as err:
         build_workload("resnet", **bad)
     assert "\n" not in str(err.value)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=10, deadline=None)
+@given(depth=st.sampled_from([18, 34, 50, 101, 152]), width=st.floats(0.1, 1.5), image=st.integers(32, 80),
+       batch=st.integers(1, 3))
+def test_property_footprints_and_params(depth, width, image, batch):
+    g = build_workload("resnet", depth=depth, width=width, image=image, batch=batch)
+    assert g.persistent_bytes <= g.footprint_min_bytes() <= g.footprint_total_bytes
+    assert g.flops > 0 and g.nbytes > 0
+    # parameters do not depend on the image or the batch
+    assert g.params == build_workload("resnet", depth=depth, width=width, image=32, batch=1).params
