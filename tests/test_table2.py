@@ -7,7 +7,6 @@ paper with the 15% tolerance (residuals beyond it are asserted as documented
 in docs/reproduction_domains.md).
 """
 
-import math
 
 import numpy as np
 import pandas as pd

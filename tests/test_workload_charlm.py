@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from distsim.errors import ConfigError
-from distsim.graph import Phase, TensorKind
+from distsim.graph import Phase
 from distsim.workload import build_workload
 
 CATAMOUNT = dict(params=88_785_316, flops=10_228_050_930_711, nbytes=445_302_269_068,

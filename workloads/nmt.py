@@ -80,7 +80,6 @@ def build_nmt(**options):
     n = b * h
     sb = StepBuilder("nmt", d["optimizer"])
     sb.dynamic_shapes = True  # the nmt graph is fed by an iterator of unknown batch and length
-    g = sb.g
 
     sb.fwd("embedding")
     emb_src = sb.param("embedding/encoder", v * h)
