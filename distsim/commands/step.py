@@ -17,8 +17,7 @@ def register(sub) -> None:
         description=(
             "Build WORKLOAD's training-step graph and time it on one accelerator with three models: "
             "graph-level roofline, per-op roofline, and cache-aware (tiled matmul re-streaming). "
-            "Word LM options (--set): layers, hidden, vocab, embed_dim (0 = hidden), projection "
-            "(0 = none), seq_len, batch, optimizer (sgd, momentum, adam)."
+            "Options per workload (--set NAME=VALUE; default in brackets): " + _options_help()
         ),
     )
     p.add_argument("workload", metavar="WORKLOAD", help="workload name (e.g. wordlm)")
@@ -29,6 +28,17 @@ def register(sub) -> None:
                    % ", ".join(_safe_device_names()))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_run)
+
+
+def _options_help() -> str:
+    try:
+        parts = []
+        for name in WORKLOADS.names():
+            opts = workload_options(name)
+            parts.append(f"{name}: " + ", ".join(f"{k} [{d}]" for k, (_, d) in opts.items()))
+        return "; ".join(parts) + ". For wordlm, embed_dim 0 means hidden and projection 0 means none."
+    except Exception:  # --help must not fail
+        return "see workloads/."
 
 
 def _safe_device_names() -> list[str]:
