@@ -131,11 +131,6 @@ def cache_aware_step_s(graph: Graph, device: Device) -> float:
     return float(op_times_s(graph, device, "cache_aware").sum())
 
 
-def step_time_s(graph: Graph, device: Device, mode: str = "cache_aware") -> float:
-    _check_mode(mode)
-    return {"roofline": roofline_step_s, "per_op": per_op_step_s, "cache_aware": cache_aware_step_s}[mode](graph, device)
-
-
 def utilization(flops: float, device: Device, seconds: float, accelerators: int = 1) -> float:
     """Algorithmic FLOP utilization: FLOPs / (accelerators x peak x time)."""
     return flops / (accelerators * device.flop_per_s * seconds)

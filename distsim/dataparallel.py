@@ -82,7 +82,7 @@ def gradient_layers(graph: Graph) -> dict[str, str]:
             continue
         for name in op.inputs:
             t = graph.tensors[name]
-            if name in producer and not t.kind.persistent and t.kind != TensorKind.INPUT and name not in out:
+            if name in producer and not t.kind.resident and name not in out:
                 out[name] = op.layer or t.layer or graph.ops[producer[name]].layer
     return out
 

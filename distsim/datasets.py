@@ -7,7 +7,6 @@ to the model's sequence length; the projected data sizes are those of Table 3.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from .errors import require_positive, require_positive_int
@@ -33,8 +32,6 @@ class Dataset:
         """Samples / batch (fractional: the last partial batch counts pro rata)."""
         return self.samples / require_positive_int("batch", batch)
 
-    def whole_steps_per_epoch(self, batch: int) -> int:
-        return math.ceil(self.steps_per_epoch(batch))
 
 
 def _register(ds: Dataset) -> Dataset:

@@ -58,6 +58,11 @@ class TensorKind(str, enum.Enum):
         """Weights and optimizer state live across steps."""
         return self in (TensorKind.WEIGHT, TensorKind.OPTIMIZER_STATE)
 
+    @property
+    def resident(self) -> bool:
+        """Live for the whole step: persistent tensors and the step's inputs."""
+        return self.persistent or self is TensorKind.INPUT
+
 
 @dataclass(frozen=True, slots=True)
 class Tensor:
@@ -127,7 +132,7 @@ class Graph:
                 if t not in self.tensors:
                     raise ValueError(f"op {op.name!r} reads unknown tensor {t!r}")
                 producer = self._producer.get(t)
-                if producer is None and not self.tensors[t].kind.persistent and self.tensors[t].kind != TensorKind.INPUT:
+                if producer is None and not self.tensors[t].kind.resident:
                     raise ValueError(f"op {op.name!r} reads {t!r} before it is produced")
                 self._consumers[t].append(i)
             for t in op.outputs:
@@ -210,12 +215,6 @@ class Graph:
         """Minimal footprint: the lower peak of two traversals (see :func:`traversal_peak`)."""
         return min(traversal_peak(self, order) for order in (range(len(self.ops)), greedy_order(self)))
 
-    def subgraph_by_layer(self) -> dict[str, list[int]]:
-        """Op indices grouped by layer."""
-        groups: dict[str, list[int]] = {}
-        for i, op in enumerate(self.ops):
-            groups.setdefault(op.layer, []).append(i)
-        return groups
 
 
 def traversal_peak(graph: Graph, order: Iterable[int]) -> int:
@@ -225,7 +224,7 @@ def traversal_peak(graph: Graph, order: Iterable[int]) -> int:
     runs its outputs are allocated; after it runs, each input whose consumers
     have all run is freed, and an output nobody consumes is freed at once.
     """
-    live = sum(t.nbytes for t in graph.tensors.values() if t.kind.persistent or t.kind == TensorKind.INPUT)
+    live = sum(t.nbytes for t in graph.tensors.values() if t.kind.resident)
     peak = live
     remaining = {t: len(c) for t, c in graph._consumers.items()}
     tensors = graph.tensors
@@ -239,7 +238,7 @@ def traversal_peak(graph: Graph, order: Iterable[int]) -> int:
             remaining[t] -= 1
             if op.inplace and j == 0:
                 continue
-            if remaining[t] == 0 and not (tensors[t].kind.persistent or tensors[t].kind == TensorKind.INPUT):
+            if remaining[t] == 0 and not tensors[t].kind.resident:
                 live -= tensors[t].nbytes
         for t in op.outputs:
             if remaining[t] == 0:
@@ -269,7 +268,7 @@ def greedy_order(graph: Graph) -> list[int]:
         freed = sum(
             tensors[t].nbytes
             for t in set(op.inputs)
-            if remaining[t] == op.inputs.count(t) and not (tensors[t].kind.persistent or tensors[t].kind == TensorKind.INPUT)
+            if remaining[t] == op.inputs.count(t) and not tensors[t].kind.resident
         )
         return sum(tensors[t].nbytes for t in op.outputs) - freed  # in-place: the reused input counts as freed
 
