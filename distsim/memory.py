@@ -1,0 +1,233 @@
+"""Memory check: what each accelerator of a plan must hold at its peak.
+
+Per stage (every data-parallel worker holds the same), the peak of a
+traversal of that stage's ops (:func:`stage_peak`) as for the whole graph
+(:meth:`distsim.graph.Graph.footprint_min_bytes`: the lower of build order and
+a memory-greedy order), where
+
+- resident tensors (weights, optimizer state, step inputs) are live
+  throughout on every stage that reads them; a sharded table and its
+  optimizer state count ``f_k`` of their bytes on piece ``k``'s stage;
+- a tensor received from another stage is allocated just before its first
+  consumer here and freed after its last; a tensor sent away is freed when
+  its last local consumer (or, with none, its producer) has run;
+- communication buffers (data parallelism only) add the largest staging
+  buffer of the stage's gradient collectives: a whole dense gradient for a
+  ring all-reduce (the tensor is copied into the collective's buffer, as
+  Horovod's fusion buffer does; ``comm_buffer="chunked"``: the two ring
+  chunks in flight), and two of the worker's row blocks for a streamed
+  all-gather (one arriving while the previous one is applied).
+
+Reported in GiB (2**30 bytes), as the paper's tables are.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import pandas as pd
+
+from . import units
+from .graph import Graph, TensorKind
+from .parallel import split_ops
+from .plan import ResolvedPlan, gradient_of, sparse_gradients
+
+CATEGORIES = ("weights", "optimizer_state", "gradients", "activations", "inputs", "comm_buffers")
+_KIND_CATEGORY = {
+    TensorKind.WEIGHT: "weights",
+    TensorKind.OPTIMIZER_STATE: "optimizer_state",
+    TensorKind.GRADIENT: "gradients",
+    TensorKind.ACTIVATION: "activations",
+    TensorKind.INPUT: "inputs",
+}
+
+
+def _stage_ops(graph: Graph, rp: ResolvedPlan) -> list[list[int]]:
+    split = split_ops(graph, rp)
+    piece_stages = set(rp.plan.shard_stages)
+    out: list[list[int]] = [[] for _ in rp.stages]
+    for i, op in enumerate(graph.ops):
+        if i in split:
+            for s in piece_stages:
+                out[s].append(i)
+        else:
+            out[rp.stage_of[op.layer]].append(i)
+    return out
+
+
+def _scale(graph: Graph, rp: ResolvedPlan, stage: int, split: set[int]) -> dict[str, float]:
+    """Fraction of each tensor held on ``stage`` where it is less than 1 (sharded table pieces)."""
+    if rp.table is None:
+        return {}
+    frac = dict(rp.pieces)
+    f = frac.get(stage, 0.0)
+    out = {}
+    for i in split:
+        for t in graph.ops[i].inputs + graph.ops[i].outputs:
+            if graph.tensors[t].kind.persistent:
+                out[t] = f
+    out[rp.table] = f
+    return out
+
+
+def stage_peak(graph: Graph, ops: list[int], scale: dict[str, float], order: list[int]) -> tuple[float, dict]:
+    """Peak live bytes of ``ops`` run in ``order`` (a permutation of ``ops``) and the live bytes per category then."""
+    tensors = graph.tensors
+    consumers: dict[str, int] = {}
+    for i in ops:
+        for t in graph.ops[i].inputs:
+            consumers[t] = consumers.get(t, 0) + 1
+    size = {t: tensors[t].nbytes * scale.get(t, 1.0) for t in consumers}
+    for i in ops:
+        for t in graph.ops[i].outputs:
+            size[t] = tensors[t].nbytes * scale.get(t, 1.0)
+    live_by = {c: 0.0 for c in CATEGORIES}
+    resident = {t for t in consumers if tensors[t].kind.resident}
+    for t in resident:
+        live_by[_KIND_CATEGORY[tensors[t].kind]] += size[t]
+    live = sum(live_by.values())
+    peak, at_peak = live, dict(live_by)
+    present: set[str] = set(resident)
+    remaining = dict(consumers)
+
+    def add(t: str, sign: int):
+        nonlocal live
+        live_by[_KIND_CATEGORY[tensors[t].kind]] += sign * size[t]
+        live += sign * size[t]
+
+    for i in order:
+        op = graph.ops[i]
+        for t in op.inputs:  # received from another stage
+            if t not in present:
+                present.add(t)
+                add(t, +1)
+        for t in op.outputs:
+            add(t, +1)
+            present.add(t)
+        if op.inplace and op.inputs[0] in present and remaining[op.inputs[0]] == 1:
+            add(op.inputs[0], -1)
+            present.discard(op.inputs[0])
+            remaining[op.inputs[0]] = 0
+        if live > peak:
+            peak, at_peak = live, dict(live_by)
+        for t in op.inputs:
+            if remaining.get(t, 0) == 0:
+                continue
+            remaining[t] -= 1
+            if remaining[t] == 0 and t not in resident and t in present:
+                present.discard(t)
+                add(t, -1)
+        for t in op.outputs:
+            if consumers.get(t, 0) == 0 and t in present:
+                present.discard(t)
+                add(t, -1)
+    return peak, at_peak
+
+
+def _greedy(graph: Graph, ops: list[int]) -> list[int]:
+    """Memory-greedy topological order of ``ops`` (dependencies on other stages' ops are ignored)."""
+    local = set(ops)
+    tensors = graph.tensors
+    consumers: dict[str, int] = {}
+    for i in ops:
+        for t in graph.ops[i].inputs:
+            consumers[t] = consumers.get(t, 0) + 1
+    indeg = {i: 0 for i in ops}
+    succ: dict[int, list[int]] = {i: [] for i in ops}
+    for i in ops:
+        for p in graph.predecessors(i):
+            if p in local:
+                indeg[i] += 1
+                succ[p].append(i)
+    remaining = dict(consumers)
+
+    def net(i: int) -> int:
+        op = graph.ops[i]
+        freed = sum(tensors[t].nbytes for t in set(op.inputs)
+                    if remaining[t] == op.inputs.count(t) and not tensors[t].kind.resident)
+        return sum(tensors[t].nbytes for t in op.outputs) - freed
+
+    ready = [(net(i), i) for i in ops if indeg[i] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        score, i = heapq.heappop(ready)
+        if net(i) != score:
+            heapq.heappush(ready, (net(i), i))
+            continue
+        order.append(i)
+        for t in graph.ops[i].inputs:
+            remaining[t] -= 1
+        for j in succ[i]:
+            indeg[j] -= 1
+            if indeg[j] == 0:
+                heapq.heappush(ready, (net(j), j))
+    return order
+
+
+def comm_buffer_bytes(graph: Graph, rp: ResolvedPlan) -> list[float]:
+    """Largest gradient-collective staging buffer per stage (0 without data parallelism)."""
+    out = [0.0] * len(rp.stages)
+    if rp.plan.data_parallel == 1:
+        return out
+    sparse = sparse_gradients(graph)
+    frac = dict(rp.pieces)
+    for grad, weight in gradient_of(graph).items():
+        nbytes = graph.tensors[grad].nbytes
+        if grad in sparse and rp.plan.sparse_gradients == "allgather":
+            if rp.table == weight and frac:
+                for s, f in frac.items():
+                    out[s] = max(out[s], 2 * nbytes * f)
+                continue
+            need = 2 * nbytes
+        elif grad in sparse:
+            need = graph.tensors[weight].nbytes
+        else:
+            need = nbytes
+        if rp.plan.comm_buffer == "chunked" and not (grad in sparse and rp.plan.sparse_gradients == "allgather"):
+            need = 2 * need / rp.plan.data_parallel
+        producer = graph.producer(grad)
+        s = rp.stage_of[producer.layer]
+        out[s] = max(out[s], need)
+    return out
+
+
+def memory_check(graph: Graph, rp: ResolvedPlan, capacity_bytes: float) -> pd.DataFrame:
+    """One row per accelerator of a worker: peak GiB by category, capacity and whether it fits.
+
+    Columns: ``stage``, ``layers``, one ``<category>_gib`` per category,
+    ``total_gib``, ``capacity_gib``, ``fits``, ``excess_gib`` (0 when it fits)
+    and ``largest`` (the category that fills it most).
+    """
+    per_stage = _stage_ops(graph, rp)
+    split = split_ops(graph, rp)
+    buffers = comm_buffer_bytes(graph, rp)
+    rows = []
+    for s, ops in enumerate(per_stage):
+        scale = _scale(graph, rp, s, split)
+        best = None
+        for order in (ops, _greedy(graph, ops)):
+            peak, cats = stage_peak(graph, ops, scale, order)
+            if best is None or peak < best[0]:
+                best = (peak, cats)
+        peak, cats = best
+        cats = dict(cats, comm_buffers=buffers[s])
+        total = peak + buffers[s]
+        row = {"stage": s, "layers": "+".join(rp.stages[s])}
+        row.update({f"{c}_gib": units.to_gib(cats[c]) for c in CATEGORIES})
+        row.update(total_gib=units.to_gib(total), capacity_gib=units.to_gib(capacity_bytes),
+                   fits=bool(total <= capacity_bytes), excess_gib=max(0.0, units.to_gib(total - capacity_bytes)),
+                   largest=max(CATEGORIES, key=lambda c: cats[c]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def memory_failures(table: pd.DataFrame) -> list[str]:
+    """One line per accelerator that does not fit, naming what fills it and by how much it is over."""
+    out = []
+    for r in table.itertuples():
+        if not r.fits:
+            out.append(f"stage {r.stage} ({r.layers}) needs {r.total_gib:.1f} GiB of {r.capacity_gib:.1f} GiB "
+                       f"(over by {r.excess_gib:.1f} GiB; largest: {r.largest} "
+                       f"{getattr(r, r.largest + '_gib'):.1f} GiB)")
+    return out

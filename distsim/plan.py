@@ -1,0 +1,279 @@
+"""A parallel plan: how one workload is spread over accelerators ("how").
+
+A :class:`Plan` composes three kinds of parallelism:
+
+- **data parallelism** (``data_parallel`` workers, each running the whole
+  graph on its sub-batch; synchronous SGD: gradients are all-reduced, sparse
+  ones all-gathered, before the update);
+- **layer parallelism** (``stages``: which model layers run on which
+  accelerator of one data-parallel worker; activations and their gradients
+  are sent between the stages' accelerators over links);
+- **embedding sharding** (``shard_stages``: the table of ``shard_layer`` is
+  split into row pieces placed on the listed stages' accelerators, with the
+  lookups, updates and gradient traffic of each piece where it lives).
+
+A plan is checked against a graph with :meth:`Plan.resolve`, which returns a
+:class:`ResolvedPlan` (stage of every layer, shard fractions).  Bad references
+raise :class:`~distsim.errors.ConfigError` naming the field and the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from .errors import ConfigError, require_positive, require_positive_int
+from .graph import Graph
+
+#: Layer-parallel schedules (see :mod:`distsim.parallel`).
+SCHEDULES = ("wavefront", "layerwise")
+#: How sparse (embedding-row) gradients travel between data-parallel workers.
+SPARSE_GRADIENT_MODES = ("allgather", "allreduce")
+#: Staging memory of a gradient collective: the whole tensor, or the ring's chunks.
+COMM_BUFFERS = ("tensor", "chunked")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """How a workload runs on accelerators.
+
+    Parameters
+    ----------
+    data_parallel : int
+        Data-parallel workers; the global batch is ``subbatch x data_parallel``.
+    stages : tuple of tuple of str, optional
+        Layers per accelerator of one worker, in pipeline order; every layer of
+        the graph must appear exactly once.  Default: one stage with every layer.
+    shard_layer : str
+        The layer whose table (the weight with a sparse gradient) is sharded.
+    shard_stages : tuple of int
+        Stage indices that hold one row piece each of ``shard_layer``'s table;
+        empty: no sharding (the table stays with its layer's stage).
+    shard_fractions : tuple of float, optional
+        Fraction of the rows per piece (sum 1).  Default: chosen to even out
+        the per-accelerator memory (see :mod:`distsim.memory`).
+    schedule : {"wavefront", "layerwise"}
+        ``wavefront``: each stage runs an op as soon as its inputs arrive, so a
+        recurrent model's time steps flow across layers as a diagonal
+        wavefront; ``layerwise``: a stage starts a phase (forward, backward)
+        only when the previous stage has finished it.
+    overlap : bool
+        Gradient communication on its own stream, overlapping the rest of the
+        backward pass (True), or on the compute stream (False).
+    allreduce : str
+        Collective algorithm for gradients (a name in :mod:`distsim.collectives`).
+    sparse_gradients : {"allgather", "allreduce"}
+        All-gather the rows of sparse gradients (Horovod's treatment of
+        TensorFlow's IndexedSlices) or all-reduce them as dense tensors.
+    fuse_accumulation : bool
+        Fold each per-time-step weight-gradient accumulation into its matmul
+        (:func:`distsim.transforms.fuse_gradient_accumulation`): less memory
+        and time than the framework graph as imported.
+    comm_buffer : {"tensor", "chunked"}
+        Memory a gradient all-reduce stages: a copy of the whole tensor (a
+        fusion buffer, the paper's accounting) or only the two ring chunks in
+        flight (``2 x nbytes / workers``).
+    batch : int, optional
+        The global batch, if the user wants it checked: it must equal
+        ``subbatch x data_parallel``.
+    """
+
+    data_parallel: int = 1
+    stages: tuple[tuple[str, ...], ...] | None = None
+    shard_layer: str = "embedding"
+    shard_stages: tuple[int, ...] = ()
+    shard_fractions: tuple[float, ...] | None = None
+    schedule: str = "wavefront"
+    overlap: bool = False
+    allreduce: str = "ring"
+    sparse_gradients: str = "allgather"
+    fuse_accumulation: bool = False
+    comm_buffer: str = "tensor"
+    batch: int | None = None
+
+    def __post_init__(self):
+        require_positive_int("data_parallel", self.data_parallel)
+        if self.stages is not None:
+            if isinstance(self.stages, (str, bytes)) or not len(self.stages):
+                raise ConfigError(f"stages must be a non-empty list of layer lists, got {self.stages!r}")
+            stages = []
+            for i, stage in enumerate(self.stages):
+                if isinstance(stage, str):
+                    stage = (stage,)
+                if not len(stage) or not all(isinstance(x, str) for x in stage):
+                    raise ConfigError(f"stages[{i}] must be a non-empty list of layer names, got {stage!r}")
+                stages.append(tuple(stage))
+            object.__setattr__(self, "stages", tuple(stages))
+        shard_stages = tuple(self.shard_stages or ())
+        for s in shard_stages:
+            require_positive_int("shard_stages entry", s, allow_zero=True)
+        if len(set(shard_stages)) != len(shard_stages):
+            raise ConfigError(f"shard_stages lists a stage twice: {list(shard_stages)}")
+        object.__setattr__(self, "shard_stages", shard_stages)
+        if self.shard_fractions is not None:
+            fr = tuple(require_positive("shard_fractions entry", f, allow_zero=True) for f in self.shard_fractions)
+            if len(fr) != len(shard_stages):
+                raise ConfigError(f"shard_fractions has {len(fr)} entries for {len(shard_stages)} shard_stages")
+            if abs(sum(fr) - 1) > 1e-9:
+                raise ConfigError(f"shard_fractions must sum to 1, got {sum(fr):.6g}")
+            object.__setattr__(self, "shard_fractions", fr)
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.sparse_gradients not in SPARSE_GRADIENT_MODES:
+            raise ConfigError(f"sparse_gradients must be one of {', '.join(SPARSE_GRADIENT_MODES)}, "
+                              f"got {self.sparse_gradients!r}")
+        for flag in ("overlap", "fuse_accumulation"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
+        if self.comm_buffer not in COMM_BUFFERS:
+            raise ConfigError(f"comm_buffer must be one of {', '.join(COMM_BUFFERS)}, got {self.comm_buffer!r}")
+        if self.batch is not None:
+            require_positive_int("batch", self.batch)
+            if self.batch % self.data_parallel:
+                raise ConfigError(f"data_parallel={self.data_parallel} does not divide batch={self.batch}")
+
+    @property
+    def stage_count(self) -> int:
+        return 1 if self.stages is None else len(self.stages)
+
+    @property
+    def accelerators(self) -> int:
+        return self.data_parallel * self.stage_count
+
+    @property
+    def embedding_shards(self) -> int:
+        """Pieces of the sharded table (1: not sharded)."""
+        return max(1, len(self.shard_stages))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Plan":
+        """A plan from plain data (YAML); unknown keys are rejected with the valid ones listed.
+
+        ``embedding_shards: N`` is accepted as shorthand for
+        ``shard_stages: [0, ..., N-1]``.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"plan must be a mapping, got {data!r}")
+        data = dict(data)
+        valid = [f.name for f in fields(cls)]
+        if "embedding_shards" in data:
+            n = require_positive_int("embedding_shards", data.pop("embedding_shards"))
+            if "shard_stages" in data and len(data["shard_stages"] or ()) != n:
+                raise ConfigError(f"embedding_shards={n} but shard_stages lists {len(data['shard_stages'])}")
+            data.setdefault("shard_stages", tuple(range(n)) if n > 1 else ())
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ConfigError(f"unknown plan key {unknown[0]!r}; accepted: {', '.join(valid + ['embedding_shards'])}")
+        for key in ("shard_stages", "shard_fractions"):
+            if data.get(key) is not None:
+                if not isinstance(data[key], (list, tuple)):
+                    raise ConfigError(f"{key} must be a list, got {data[key]!r}")
+                data[key] = tuple(data[key])
+        if data.get("stages") is not None and not isinstance(data["stages"], (list, tuple)):
+            raise ConfigError(f"stages must be a list of layer lists, got {data['stages']!r}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["stages"] = None if self.stages is None else [list(s) for s in self.stages]
+        out["shard_stages"] = list(self.shard_stages)
+        out["shard_fractions"] = None if self.shard_fractions is None else list(self.shard_fractions)
+        return out
+
+    def describe(self) -> str:
+        """A short label, e.g. ``dp512 x [embedding | lstm0 | lstm1 | output+step] shard3``."""
+        text = f"dp{self.data_parallel}"
+        if self.stages is not None and len(self.stages) > 1:
+            text += " x [" + " | ".join("+".join(s) for s in self.stages) + "]"
+        if self.shard_stages:
+            text += f" shard{len(self.shard_stages)}"
+        if self.schedule != "wavefront" and self.stage_count > 1:
+            text += f" {self.schedule}"
+        if self.fuse_accumulation:
+            text += " fused-acc"
+        if self.comm_buffer != "tensor" and self.data_parallel > 1:
+            text += f" {self.comm_buffer}-buffers"
+        if self.overlap:
+            text += " overlap"
+        return text
+
+    def resolve(self, graph: Graph) -> "ResolvedPlan":
+        """Check the plan against ``graph`` and return the stage of each layer."""
+        layers = graph.layers()
+        stages = self.stages if self.stages is not None else (tuple(layers),)
+        stage_of: dict[str, int] = {}
+        for i, stage in enumerate(stages):
+            for layer in stage:
+                if layer not in layers:
+                    raise ConfigError(f"stages[{i}] names layer {layer!r}, which {graph.name} does not have; "
+                                      f"layers: {', '.join(layers)}")
+                if layer in stage_of:
+                    raise ConfigError(f"layer {layer!r} is placed on stages {stage_of[layer]} and {i}")
+                stage_of[layer] = i
+        missing = [layer for layer in layers if layer not in stage_of]
+        if missing:
+            raise ConfigError(f"layer {missing[0]!r} is on no stage; every layer must be placed "
+                              f"(layers: {', '.join(layers)})")
+        for s in self.shard_stages:
+            if s >= len(stages):
+                raise ConfigError(f"shard_stages names stage {s}, but the plan has stages 0..{len(stages) - 1}")
+        table = None
+        if self.shard_stages:
+            if self.shard_layer not in layers:
+                raise ConfigError(f"shard_layer {self.shard_layer!r} is not a layer of {graph.name}; "
+                                  f"layers: {', '.join(layers)}")
+            tables = [w for g, w in sparse_gradients(graph).items() if graph.tensors[w].layer == self.shard_layer]
+            if not tables:
+                raise ConfigError(f"shard_layer {self.shard_layer!r} has no table with a sparse gradient to shard")
+            table = tables[0]
+        subbatch = int(graph.dims.get("batch", graph.dims.get("samples", 1)))
+        if self.batch is not None and self.batch != subbatch * self.data_parallel:
+            raise ConfigError(f"batch={self.batch} is not subbatch {subbatch} x data_parallel {self.data_parallel}")
+        return ResolvedPlan(plan=self, stages=tuple(stages), stage_of=stage_of, table=table,
+                            fractions=self.shard_fractions)
+
+
+@dataclass(frozen=True)
+class ResolvedPlan:
+    """A plan checked against a graph."""
+
+    plan: Plan
+    stages: tuple[tuple[str, ...], ...]
+    stage_of: dict[str, int] = field(default_factory=dict)
+    table: str | None = None  # the sharded weight tensor
+    fractions: tuple[float, ...] | None = None  # row fraction per shard stage
+
+    def with_fractions(self, fractions: tuple[float, ...]) -> "ResolvedPlan":
+        """The same placement with other row fractions (unchecked: for what-if evaluation)."""
+        from dataclasses import replace
+
+        return replace(self, fractions=tuple(fractions))
+
+    @property
+    def pieces(self) -> list[tuple[int, float]]:
+        """(stage, fraction) of each table piece."""
+        return list(zip(self.plan.shard_stages, self.fractions or ()))
+
+
+def gradient_of(graph: Graph) -> dict[str, str]:
+    """Final gradient tensor -> the weight its update op changes.
+
+    The gradients are what ``update``-phase ops read that some op produced and
+    that is not resident (see :func:`distsim.dataparallel.gradient_layers`).
+    """
+    from .graph import Phase, TensorKind
+
+    out: dict[str, str] = {}
+    for op in graph.ops:
+        if op.phase != Phase.UPDATE:
+            continue
+        weights = [t for t in op.inputs if graph.tensors[t].kind == TensorKind.WEIGHT]
+        for name in op.inputs:
+            t = graph.tensors[name]
+            if graph.producer(name) is not None and not t.kind.resident and weights:
+                out.setdefault(name, weights[0])
+    return out
+
+
+def sparse_gradients(graph: Graph) -> dict[str, str]:
+    """Gradients smaller than the weight they update (the rows of an embedding table) -> weight."""
+    return {g: w for g, w in gradient_of(graph).items() if graph.tensors[g].nbytes < graph.tensors[w].nbytes}
