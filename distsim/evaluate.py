@@ -36,7 +36,7 @@ from .topology import DEFAULT_BANDWIDTH_BYTES_PER_S, Topology
 from .transforms import fuse_gradient_accumulation
 
 #: Per-hop latency of the paper's links (seconds); fitted, see module doc.
-HOP_LATENCY_S = 70e-6
+HOP_LATENCY_S = 75e-6
 #: Link bandwidth of the paper's system (Table 4): 56 GB/s.
 LINK_BANDWIDTH_BYTES_PER_S = DEFAULT_BANDWIDTH_BYTES_PER_S
 
