@@ -70,8 +70,24 @@ def _scale(graph: Graph, rp: ResolvedPlan, stage: int, split: set[int]) -> dict[
     return out
 
 
-def stage_peak(graph: Graph, ops: list[int], scale: dict[str, float], order: list[int]) -> tuple[float, dict]:
-    """Peak live bytes of ``ops`` run in ``order`` (a permutation of ``ops``) and the live bytes per category then."""
+def gradient_tensors(graph: Graph) -> set[str]:
+    """The final gradients and the partial ones accumulated into them in place (``acc += dW_t``)."""
+    out = set(gradient_of(graph))
+    todo = list(out)
+    while todo:
+        op = graph.producer(todo.pop())
+        if op is not None and op.inplace:
+            for t in op.inputs:
+                if t not in out and not graph.tensors[t].kind.resident:
+                    out.add(t)
+                    todo.append(t)
+    return out
+
+
+def stage_peak(graph: Graph, ops: list[int], scale: dict[str, float], order: list[int],
+               gradients: set[str] = frozenset()) -> tuple[float, dict]:
+    """Peak live bytes of ``ops`` run in ``order`` (a permutation of ``ops``) and the live bytes per category
+    then (tensors in ``gradients`` count as gradients whatever their kind)."""
     tensors = graph.tensors
     consumers: dict[str, int] = {}
     for i in ops:
@@ -92,7 +108,7 @@ def stage_peak(graph: Graph, ops: list[int], scale: dict[str, float], order: lis
 
     def add(t: str, sign: int):
         nonlocal live
-        live_by[_KIND_CATEGORY[tensors[t].kind]] += sign * size[t]
+        live_by["gradients" if t in gradients else _KIND_CATEGORY[tensors[t].kind]] += sign * size[t]
         live += sign * size[t]
 
     for i in order:
@@ -202,12 +218,13 @@ def memory_check(graph: Graph, rp: ResolvedPlan, capacity_bytes: float) -> pd.Da
     per_stage = _stage_ops(graph, rp)
     split = split_ops(graph, rp)
     buffers = comm_buffer_bytes(graph, rp)
+    grads = gradient_tensors(graph)
     rows = []
     for s, ops in enumerate(per_stage):
         scale = _scale(graph, rp, s, split)
         best = None
         for order in (ops, _greedy(graph, ops)):
-            peak, cats = stage_peak(graph, ops, scale, order)
+            peak, cats = stage_peak(graph, ops, scale, order, grads)
             if best is None or peak < best[0]:
                 best = (peak, cats)
         peak, cats = best

@@ -79,15 +79,17 @@ def baseline_rows(device_name: str = "paper-v100") -> list[dict]:
                                  (PAPER[1], float(op_times_s(graph, device, "cache_aware").sum()), cache_mb)):
         rows.append(_row(paper, accelerators=1, batch=batch, memory_gb=memory, l2_cache_mb=cache, step_s=step_s,
                          days_per_epoch=units.to_days(steps * step_s),
-                         utilization=utilization(graph.flops, device, step_s)))
+                         utilization=utilization(graph.flops, device, step_s),
+                         fits=bool(graph.footprint_min_bytes() <= system.capacity_bytes)))
     durations = op_times_s(graph, device, "cache_aware")
     for paper, plan in zip(PAPER[2:], PLANS):
         ev = evaluate_plan(graph, plan, system, durations=durations)
         s = ev.summary()
         rows.append(_row(paper, accelerators=s["accelerators"], batch=s["batch"], memory_gb=s["memory_gb"],
                          l2_cache_mb=cache_mb, step_s=s["step_s"], days_per_epoch=s["days_per_epoch"],
-                         utilization=s["utilization"], gradient_comm_s=s["gradient_comm_s"],
+                         utilization=s["utilization"], fits=s["fits"], gradient_comm_s=s["gradient_comm_s"],
                          shard_fractions=s["shard_fractions"]))
+        rows[-1]["memory_failures"] = ev.memory_failures()
     for row, paper in zip(rows, PAPER):
         workers = paper["batch"] // batch
         row["paper_step_s"] = graph.flops * workers / (paper["accelerators"] * device.flop_per_s *
@@ -96,6 +98,7 @@ def baseline_rows(device_name: str = "paper-v100") -> list[dict]:
 
 
 def notes(df: pd.DataFrame) -> list[str]:
+    """The typo, the planner's checks against what the paper implies, failed memory checks, residuals."""
     row2, row4 = df.iloc[1], df.iloc[3]
     out = [TYPO_NOTE]
     for i in (2, 3):
@@ -107,6 +110,9 @@ def notes(df: pd.DataFrame) -> list[str]:
         r = df.iloc[i]
         out.append(f"{r['stage']}: step {row4['step_s'] / r['step_s']:.2f}x faster than 512-way data parallelism "
                    f"(paper {row4['paper_step_s'] / r['paper_step_s']:.2f}x).")
+    for r in df.itertuples():
+        for line in (r.memory_failures if isinstance(r.memory_failures, list) else []):
+            out.append(f"{r.stage}: memory check failed on 32 GB accelerators: {line}")
     out.append("Absolute days and utilization of rows 2-6 inherit row 2's residual (our cache-aware step is "
                f"{row2['step_s']:.1f} s, the paper's {row2['paper_step_s']:.1f} s); memory of the LSTM accelerators "
                "is their own peak (weights, gradient accumulator, per-step gradient, communication buffer), "
