@@ -117,7 +117,7 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax_days = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax_days = plt.subplots(figsize=(6.4, 4.8))
     ax_util = ax_days.twinx()
     lines = ax_days.plot(df["workers"], df["days_per_epoch"], "o-", color="tab:blue", ms=4,
                          label="days/epoch (ours)")
@@ -138,11 +138,12 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
     ax_util.set_ylabel("algorithmic FLOP utilization (%)", color="tab:red")
     ax_util.set_ylim(0, 100)
     ax_days.grid(True, which="major", alpha=0.3)
-    ax_days.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower left")
+    ax_days.legend(lines, [ln.get_label() for ln in lines], fontsize=7, ncol=2, loc="upper center",
+                   bbox_to_anchor=(0.5, -0.15))
     ax_days.set_title("Word-LM case study: data parallelism (cf. PPoPP 2019 Fig. 12)", fontsize=10)
     fig.tight_layout()
     path = Path(out_dir) / "dp_scaling.png"
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return [path]
 
