@@ -6,7 +6,8 @@ traversal of that stage's ops (:func:`stage_peak`) as for the whole graph
 a memory-greedy order), where
 
 - resident tensors (weights, optimizer state, step inputs) are live
-  throughout on every stage that reads them; a sharded table and its
+  throughout on every stage that reads them (one that no op touches, such
+  as an unused scalar variable, on its layer's stage); a sharded table and its
   optimizer state count ``f_k`` of their bytes on piece ``k``'s stage;
 - a tensor received from another stage is allocated just before its first
   consumer here and freed after its last; a tensor sent away is freed when
@@ -181,6 +182,21 @@ def _greedy(graph: Graph, ops: list[int]) -> list[int]:
     return order
 
 
+def unread_resident_bytes(graph: Graph, rp: ResolvedPlan) -> list[dict[str, float]]:
+    """Resident tensors no op reads or writes (e.g. a scalar training variable) per stage and category.
+
+    They are held, like any weight, by the stage of their layer (stage 0 if
+    the layer is on none), so that a one-stage plan holds the whole graph's
+    :meth:`~distsim.graph.Graph.footprint_min_bytes`.
+    """
+    touched = {t for op in graph.ops for t in op.inputs + op.outputs}
+    out = [dict.fromkeys(CATEGORIES, 0.0) for _ in rp.stages]
+    for name, t in graph.tensors.items():
+        if t.kind.resident and name not in touched:
+            out[rp.stage_of.get(t.layer, 0)][_KIND_CATEGORY[t.kind]] += t.nbytes
+    return out
+
+
 def comm_buffer_bytes(graph: Graph, rp: ResolvedPlan) -> list[float]:
     """Largest gradient-collective staging buffer per stage (0 without data parallelism)."""
     out = [0.0] * len(rp.stages)
@@ -219,6 +235,7 @@ def memory_check(graph: Graph, rp: ResolvedPlan, capacity_bytes: float) -> pd.Da
     split = split_ops(graph, rp)
     buffers = comm_buffer_bytes(graph, rp)
     grads = gradient_tensors(graph)
+    unread = unread_resident_bytes(graph, rp)
     rows = []
     for s, ops in enumerate(per_stage):
         scale = _scale(graph, rp, s, split)
@@ -228,8 +245,9 @@ def memory_check(graph: Graph, rp: ResolvedPlan, capacity_bytes: float) -> pd.Da
             if best is None or peak < best[0]:
                 best = (peak, cats)
         peak, cats = best
-        cats = dict(cats, comm_buffers=buffers[s])
-        total = peak + buffers[s]
+        cats = {c: cats[c] + unread[s][c] for c in CATEGORIES}  # live throughout: adds to every point
+        cats["comm_buffers"] = buffers[s]
+        total = peak + sum(unread[s].values()) + buffers[s]
         row = {"stage": s, "layers": "+".join(rp.stages[s])}
         row.update({f"{c}_gib": units.to_gib(cats[c]) for c in CATEGORIES})
         row.update(total_gib=units.to_gib(total), capacity_gib=units.to_gib(capacity_bytes),

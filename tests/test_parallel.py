@@ -1,0 +1,178 @@
+"""Plan simulation (distsim/parallel.py): invariants and closed-form checks on small word-LM graphs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distsim.collectives.closed_form import ring_allgather_s, ring_allreduce_s
+from distsim.costmodel import op_times_s
+from distsim.device import get_device
+from distsim.evaluate import evaluate_plan, paper_system
+from distsim.memory import memory_check
+from distsim.parallel import plan_topology, sequence_streams, simulate_plan, split_ops, wavefront_order
+from distsim.plan import Plan, gradient_of, sparse_gradients
+from distsim.topology import DEFAULT_BANDWIDTH_BYTES_PER_S
+from distsim import units
+from distsim.errors import ConfigError
+from planner_graphs import FOUR_STAGES, small_lm
+
+DEVICE = get_device("paper-v100")
+
+
+def durations(g):
+    return op_times_s(g, DEVICE)
+
+
+def step_s(g, plan, topology=None):
+    return simulate_plan(g, plan.resolve(g), durations(g), topology).step_time_s
+
+
+def test_single_worker_step_is_the_sum_of_op_times():
+    """One accelerator, one stream: the ops run back to back."""
+    g = small_lm()
+    assert step_s(g, Plan()) == pytest.approx(float(durations(g).sum()), rel=1e-12)
+
+
+def test_data_parallel_is_never_faster_and_grows_with_workers():
+    """Per-hop latency is fixed, so every ring step adds alpha: 2(N-1) alpha per all-reduce grows with N."""
+    g = small_lm()
+    single = step_s(g, Plan())
+    times = [step_s(g, Plan(data_parallel=n)) for n in (2, 4, 8, 16)]
+    assert times[0] > single
+    assert all(b > a for a, b in zip(times, times[1:]))
+
+
+@pytest.mark.parametrize("sparse_mode", ["allgather", "allreduce"])
+@pytest.mark.parametrize("n", [2, 3, 8])
+def test_gradient_exchange_matches_the_closed_form_ring(n, sparse_mode):
+    """No latency, no overlap: the step is the single-worker step plus one ring collective per gradient
+    (Patarasuk & Yuan 2009), each uncontended on the N-ring of the torus:
+
+    - dense gradient of S bytes: all-reduce ``2(N-1)/N S/B``;
+    - sparse rows, ``S`` bytes per worker, all-gathered (``N S`` gathered): ``(N-1)/N N S/B = (N-1) S/B``;
+      or all-reduced as the dense table ``T``: ``2(N-1)/N T/B``.
+    """
+    g = small_lm()
+    B = DEFAULT_BANDWIDTH_BYTES_PER_S
+    sparse = sparse_gradients(g)
+    want = 0.0
+    for grad, weight in gradient_of(g).items():
+        if grad in sparse and sparse_mode == "allgather":
+            want += ring_allgather_s(n, n * g.tensors[grad].nbytes, B, 0.0)
+            assert ring_allgather_s(n, n * g.tensors[grad].nbytes, B, 0.0) == pytest.approx(
+                (n - 1) * g.tensors[grad].nbytes / B)
+        else:
+            want += ring_allreduce_s(n, g.tensors[weight].nbytes, B, 0.0)
+    plan = Plan(data_parallel=n, overlap=False, sparse_gradients=sparse_mode)
+    got = step_s(g, plan, plan_topology(n, 1, latency_s=0.0)) - step_s(g, Plan())
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_overlap_is_never_slower():
+    g = small_lm()
+    for n in (2, 8):
+        assert step_s(g, Plan(data_parallel=n, overlap=True)) <= step_s(g, Plan(data_parallel=n)) + 1e-15
+
+
+@pytest.mark.parametrize("projection", [0, 16])
+def test_wavefront_never_slower_than_layerwise(projection):
+    """Layerwise waits for a whole phase before handing over; wavefront pipelines the time steps."""
+    g = small_lm(projection=projection)
+    wave = step_s(g, Plan(stages=FOUR_STAGES, schedule="wavefront"))
+    layer = step_s(g, Plan(stages=FOUR_STAGES, schedule="layerwise"))
+    assert wave <= layer
+    if projection:  # shaped like the case study: the LSTM stages overlap their time steps
+        assert wave < layer * 0.95
+
+
+def stage_compute_s(g, rp):
+    d = durations(g)
+    split = split_ops(g, rp)
+    per = np.zeros(len(rp.stages))
+    for i, op in enumerate(g.ops):
+        if i in split:
+            for s, f in rp.pieces:
+                per[s] += d[i] * f
+        else:
+            per[rp.stage_of[op.layer]] += d[i]
+    return per
+
+
+@pytest.mark.parametrize("plan", [
+    Plan(stages=FOUR_STAGES),
+    Plan(stages=FOUR_STAGES, schedule="layerwise"),
+    Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2), shard_fractions=(0.5, 0.25, 0.25)),
+    Plan(stages=(("embedding", "lstm0"), ("lstm1", "output", "step")), data_parallel=4),
+])
+def test_layer_parallel_step_at_least_the_busiest_stage(plan):
+    g = small_lm()
+    rp = plan.resolve(g)
+    per = stage_compute_s(g, rp)
+    assert per.sum() == pytest.approx(durations(g).sum(), rel=1e-12)  # every op's time placed once
+    result = simulate_plan(g, rp, durations(g))
+    assert result.step_time_s >= per.max() * (1 - 1e-12)
+    busy = result.ops[result.ops["kind"] == "compute"].groupby("device")["duration_s"].sum()
+    np.testing.assert_allclose(sorted(busy), sorted(per[per > 0]), rtol=1e-12)
+
+
+def test_sharding_keeps_the_table_bytes():
+    """Three pieces of the table on stages 0-2 hold the whole table between them (and f_k of it each)."""
+    g = small_lm(vocab=20000)
+    table_gib = units.to_gib(g.tensors["embedding/table"].nbytes)
+    system = paper_system()
+    fractions = (0.5, 0.3, 0.2)
+    sharded = evaluate_plan(g, Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2), shard_fractions=fractions), system)
+    without = sharded.resolved.with_fractions((0.0, 0.0, 0.0))
+    bare = memory_check(g, without, system.capacity_bytes)
+    pieces = (sharded.memory["weights_gib"] - bare["weights_gib"])[:3]
+    np.testing.assert_allclose(pieces, [f * table_gib for f in fractions], rtol=1e-9)
+    assert pieces.sum() == pytest.approx(table_gib, rel=1e-12)
+    unsharded = evaluate_plan(g, Plan(stages=FOUR_STAGES), system)
+    assert sharded.memory["weights_gib"].sum() == pytest.approx(unsharded.memory["weights_gib"].sum(), rel=1e-12)
+
+
+def test_sharded_lookup_time_is_split_not_duplicated():
+    g = small_lm()
+    plan = Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2), shard_fractions=(0.5, 0.25, 0.25))
+    ops = simulate_plan(g, plan.resolve(g), durations(g)).ops
+    assert ops[ops["kind"] == "compute"]["duration_s"].sum() == pytest.approx(durations(g).sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("plan", [
+    Plan(data_parallel=4, overlap=True),
+    Plan(stages=FOUR_STAGES, data_parallel=2, shard_stages=(0, 1, 2), shard_fractions=(0.5, 0.25, 0.25)),
+])
+def test_same_input_same_result(plan):
+    g = small_lm()
+    a = simulate_plan(g, plan.resolve(g), durations(g))
+    b = simulate_plan(g, plan.resolve(g), durations(g))
+    assert a.step_time_s == b.step_time_s
+    pd.testing.assert_frame_equal(a.ops, b.ops)
+    pd.testing.assert_frame_equal(a.transfers, b.transfers)
+
+
+def test_sequence_streams_between_the_lstm_layers():
+    """TensorArray hand-over lstm0 -> lstm1 (forward) and lstm1 -> lstm0 (backward), one read per step."""
+    g = small_lm()
+    found = {g.ops[r].name: w for r, w in sequence_streams(g).items()}
+    want = {f"lstm1/in/read{k}": f"lstm0/out/w{k}" for k in range(4)}
+    want |= {f"lstm0/grad/d_out/read{k}": f"lstm1/grad/d_in/w{k}" for k in range(4)}
+    assert found == want
+    for r, w in sequence_streams(g).items():
+        assert g.tensors[g.ops[r].outputs[0]].nbytes == g.tensors[w].nbytes
+
+
+def test_wavefront_order_is_a_topological_permutation():
+    g = small_lm()
+    order = wavefront_order(g, sequence_streams(g))
+    assert sorted(order) == list(range(len(g.ops)))
+    pos = {i: k for k, i in enumerate(order)}
+    for i in range(len(g.ops)):
+        for p in g.predecessors(i):
+            assert pos[p] < pos[i]
+
+
+def test_durations_must_match_the_graph():
+    g = small_lm()
+    with pytest.raises(ConfigError, match=r"durations has 3 entries"):
+        simulate_plan(g, Plan().resolve(g), [1.0, 2.0, 3.0])
