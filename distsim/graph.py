@@ -246,25 +246,32 @@ def traversal_peak(graph: Graph, order: Iterable[int]) -> int:
     return peak
 
 
-def greedy_order(graph: Graph) -> list[int]:
-    """A memory-greedy topological order.
+def greedy_order(graph: Graph, ops: Iterable[int] | None = None) -> list[int]:
+    """A memory-greedy topological order of ``ops`` (default: every op).
 
     Among the ready ops, run first the one whose net change of live bytes
     (outputs allocated minus inputs it frees) is smallest, ties by build order.
-    A heuristic: the exact minimum over all traversals is NP-hard in general.
+    With a subset, dependencies on ops outside it count as met (one
+    accelerator's share of the graph).  A heuristic: the exact minimum over
+    all traversals is NP-hard in general.
     """
-    ops, tensors = graph.ops, graph.tensors
-    n = len(ops)
-    indeg = [0] * n
-    succ: list[list[int]] = [[] for _ in range(n)]
-    for i in range(n):
+    tensors = graph.tensors
+    subset = list(range(len(graph.ops))) if ops is None else list(ops)
+    local = set(subset)
+    indeg = {i: 0 for i in subset}
+    succ: dict[int, list[int]] = {i: [] for i in subset}
+    for i in subset:
         for p in graph.predecessors(i):
-            indeg[i] += 1
-            succ[p].append(i)
-    remaining = {t: len(c) for t, c in graph._consumers.items()}
+            if p in local:
+                indeg[i] += 1
+                succ[p].append(i)
+    remaining: dict[str, int] = {}
+    for i in subset:
+        for t in graph.ops[i].inputs:
+            remaining[t] = remaining.get(t, 0) + 1
 
     def net(i: int) -> int:
-        op = ops[i]
+        op = graph.ops[i]
         freed = sum(
             tensors[t].nbytes
             for t in set(op.inputs)
@@ -272,7 +279,7 @@ def greedy_order(graph: Graph) -> list[int]:
         )
         return sum(tensors[t].nbytes for t in op.outputs) - freed  # in-place: the reused input counts as freed
 
-    ready = [(net(i), i) for i in range(n) if indeg[i] == 0]
+    ready = [(net(i), i) for i in subset if indeg[i] == 0]
     heapq.heapify(ready)
     order: list[int] = []
     while ready:
@@ -282,13 +289,13 @@ def greedy_order(graph: Graph) -> list[int]:
             heapq.heappush(ready, (current, i))
             continue
         order.append(i)
-        for t in ops[i].inputs:
+        for t in graph.ops[i].inputs:
             remaining[t] -= 1
         for j in succ[i]:
             indeg[j] -= 1
             if indeg[j] == 0:
                 heapq.heappush(ready, (net(j), j))
-    assert len(order) == n, "graph has a cycle"
+    assert len(order) == len(subset), "graph has a cycle"
     return order
 
 

@@ -24,12 +24,10 @@ Reported in GiB (2**30 bytes), as the paper's tables are.
 
 from __future__ import annotations
 
-import heapq
-
 import pandas as pd
 
 from . import units
-from .graph import Graph, TensorKind
+from .graph import Graph, TensorKind, greedy_order
 from .parallel import split_ops
 from .plan import ResolvedPlan, gradient_of, sparse_gradients
 
@@ -141,47 +139,6 @@ def stage_peak(graph: Graph, ops: list[int], scale: dict[str, float], order: lis
     return peak, at_peak
 
 
-def _greedy(graph: Graph, ops: list[int]) -> list[int]:
-    """Memory-greedy topological order of ``ops`` (dependencies on other stages' ops are ignored)."""
-    local = set(ops)
-    tensors = graph.tensors
-    consumers: dict[str, int] = {}
-    for i in ops:
-        for t in graph.ops[i].inputs:
-            consumers[t] = consumers.get(t, 0) + 1
-    indeg = {i: 0 for i in ops}
-    succ: dict[int, list[int]] = {i: [] for i in ops}
-    for i in ops:
-        for p in graph.predecessors(i):
-            if p in local:
-                indeg[i] += 1
-                succ[p].append(i)
-    remaining = dict(consumers)
-
-    def net(i: int) -> int:
-        op = graph.ops[i]
-        freed = sum(tensors[t].nbytes for t in set(op.inputs)
-                    if remaining[t] == op.inputs.count(t) and not tensors[t].kind.resident)
-        return sum(tensors[t].nbytes for t in op.outputs) - freed
-
-    ready = [(net(i), i) for i in ops if indeg[i] == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        score, i = heapq.heappop(ready)
-        if net(i) != score:
-            heapq.heappush(ready, (net(i), i))
-            continue
-        order.append(i)
-        for t in graph.ops[i].inputs:
-            remaining[t] -= 1
-        for j in succ[i]:
-            indeg[j] -= 1
-            if indeg[j] == 0:
-                heapq.heappush(ready, (net(j), j))
-    return order
-
-
 def unread_resident_bytes(graph: Graph, rp: ResolvedPlan) -> list[dict[str, float]]:
     """Resident tensors no op reads or writes (e.g. a scalar training variable) per stage and category.
 
@@ -240,7 +197,7 @@ def memory_check(graph: Graph, rp: ResolvedPlan, capacity_bytes: float) -> pd.Da
     for s, ops in enumerate(per_stage):
         scale = _scale(graph, rp, s, split)
         best = None
-        for order in (ops, _greedy(graph, ops)):
+        for order in (ops, greedy_order(graph, ops)):
             peak, cats = stage_peak(graph, ops, scale, order, grads)
             if best is None or peak < best[0]:
                 best = (peak, cats)
