@@ -18,7 +18,7 @@ TABLE = (
     ("step_s", "step s", "{:.4g}".format),
     ("days_per_epoch", "days/epoch", "{:.4g}".format),
     ("utilization", "util", "{:.1%}".format),
-    ("memory_gb", "memory GiB", lambda m: ", ".join(f"{x:.1f}" for x in m)),
+    ("memory_gb", "memory GiB", lambda m: ", ".join(f"{x:.3g}" for x in m)),
 )
 
 
@@ -41,7 +41,7 @@ def format_table(df: pd.DataFrame) -> str:
 
 def describe_row(row) -> str:
     """One line: the plan, its accelerators, days per epoch, utilization and memory."""
-    memory = ", ".join(f"{x:.1f}" for x in row["memory_gb"])
+    memory = ", ".join(f"{x:.3g}" for x in row["memory_gb"])
     return (f"{row['plan']}: {int(row['accelerators'])} accelerators, {row['days_per_epoch']:.3g} days/epoch, "
             f"{row['utilization']:.1%} utilization, memory [{memory}] GiB")
 
@@ -51,9 +51,9 @@ def search_verdict(df: pd.DataFrame, capacity_gib: float) -> str:
     target = df.attrs.get("target_days")
     if not len(df):
         misfit = df.attrs.get("closest_misfit")
-        text = f"no plan fits in {capacity_gib:.1f} GiB per accelerator"
+        text = f"no plan fits in {capacity_gib:.3g} GiB per accelerator"
         if misfit:
-            text += f"; closest: {misfit['plan']}, over by {misfit['excess_gib']:.2f} GiB"
+            text += f"; closest: {misfit['plan']}, over by {misfit['excess_gib']:.3g} GiB"
             if misfit["failures"]:
                 text += f" ({misfit['failures'][0]})"
         return text
