@@ -1,0 +1,110 @@
+"""Printing and writing plan tables, shared by ``distsim plan`` and ``distsim run``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from ..search import best_plan
+from ._common import dump_json
+
+#: Columns of the text table: (column, header, format).
+TABLE = (
+    ("plan", "plan", str),
+    ("accelerators", "accel", "{:d}".format),
+    ("batch", "batch", "{:d}".format),
+    ("step_s", "step s", "{:.4g}".format),
+    ("days_per_epoch", "days/epoch", "{:.4g}".format),
+    ("utilization", "util", "{:.1%}".format),
+    ("memory_gb", "memory GiB", lambda m: ", ".join(f"{x:.3g}" for x in m)),
+)
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """Plans as an aligned text table (memory per accelerator of one worker, in GiB); text left, numbers right."""
+    cells: dict[str, list[str]] = {h: [f(v) for v in df[c]] for c, h, f in TABLE if c in df.columns}
+    for c in ("fits", "pareto", "meets_target"):
+        if c in df.columns:
+            cells[c.replace("_", " ")] = ["yes" if v else "no" for v in df[c]]
+    left = {"plan", "memory GiB"}
+    widths = {h: max([len(h)] + [len(x) for x in col]) for h, col in cells.items()}
+
+    def line(values: dict[str, str]) -> str:
+        return "  ".join(v.ljust(widths[h]) if h in left else v.rjust(widths[h]) for h, v in values.items()).rstrip()
+
+    rows = [line({h: h for h in cells})]
+    rows += [line({h: col[i] for h, col in cells.items()}) for i in range(len(df))]
+    return "\n".join(rows)
+
+
+def describe_row(row) -> str:
+    """One line: the plan, its accelerators, days per epoch, utilization and memory."""
+    memory = ", ".join(f"{x:.3g}" for x in row["memory_gb"])
+    return (f"{row['plan']}: {int(row['accelerators'])} accelerators, {row['days_per_epoch']:.3g} days/epoch, "
+            f"{row['utilization']:.1%} utilization, memory [{memory}] GiB")
+
+
+def search_verdict(df: pd.DataFrame, capacity_gib: float) -> str:
+    """The closing line of a search: the best plan for the target, or why there is none."""
+    target = df.attrs.get("target_days")
+    if not len(df):
+        misfit = df.attrs.get("closest_misfit")
+        text = f"no plan fits in {capacity_gib:.3g} GiB per accelerator"
+        if misfit:
+            text += f"; closest: {misfit['plan']}, over by {misfit['excess_gib']:.3g} GiB"
+            if misfit["failures"]:
+                text += f" ({misfit['failures'][0]})"
+        return text
+    best = best_plan(df, target)
+    if target is None:
+        return "fewest accelerators: " + describe_row(best)
+    if best is None:
+        return f"no fitting plan reaches {target:g} days/epoch; fastest: " + describe_row(
+            df.sort_values("days_per_epoch", kind="mergesort").iloc[0])
+    return f"best plan for <= {target:g} days/epoch: " + describe_row(best)
+
+
+def search_stats(df: pd.DataFrame) -> str:
+    a = df.attrs
+    return (f"searched {a.get('candidates', 0)} plans: {a.get('memory_checks', 0)} memory checks, "
+            f"{a.get('simulated', 0)} simulated, {len(df)} fit, {int(df['pareto'].sum()) if len(df) else 0} "
+            f"on the Pareto frontier; {a.get('elapsed_s', 0.0):.1f} s")
+
+
+def print_search(df: pd.DataFrame, *, capacity_gib: float, show_all: bool, as_json: bool) -> None:
+    """Print the frontier (or every fitting plan) as text or JSON records, the stats and the verdict."""
+    shown = df if show_all or not len(df) else df[df["pareto"]]
+    if as_json:
+        print(dump_json(records(shown)))
+        print(search_stats(df), file=sys.stderr)
+        print(search_verdict(df, capacity_gib), file=sys.stderr)
+        return
+    print(search_stats(df))
+    if len(shown):
+        print(format_table(shown))
+    print(search_verdict(df, capacity_gib))
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    return df.to_dict(orient="records")
+
+
+def write_csv(df: pd.DataFrame, out: str | Path, name: str) -> Path:
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.csv"
+    df.to_csv(path, index=False)
+    print(f"wrote {path}", file=sys.stderr)
+    return path
+
+
+def write_search(df: pd.DataFrame, out: str | Path, name: str) -> None:
+    """CSV of every fitting plan and, when any fit, the days-vs-accelerators scatter (PNG)."""
+    write_csv(df, out, name)
+    if len(df):
+        from experiments.plan_search import plot
+
+        for path in plot(df, out, name=name):
+            print(f"wrote {path}", file=sys.stderr)

@@ -1,0 +1,100 @@
+"""``distsim run FILE.yaml``: evaluate the plans of a what-if file, or run the search it describes."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .. import units
+from ..config import load_scenario
+from ..errors import ConfigError
+from ..evaluate import evaluate_plan
+from ..search import search_plans
+from ._common import dump_json
+from ._report import format_table, print_search, records, write_csv, write_search
+
+#: Per-accelerator memory columns printed for a single plan (GiB).
+MEMORY_COLUMNS = ("stage", "layers", "weights_gib", "optimizer_state_gib", "gradients_gib", "activations_gib",
+                  "inputs_gib", "comm_buffers_gib", "total_gib", "capacity_gib", "fits")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a what-if written as YAML (one plan, several plans, or a search)",
+        description=(
+            "Read FILE (YAML, schema: 1): workload {name, preset, set}, device, system {link_GBps, "
+            "hop_latency_us, memory_GiB or memory_GB, cost_mode}, dataset, and one of plan (summary and "
+            "per-accelerator memory), plans (one table) or search (like distsim plan). See examples/."
+        ),
+    )
+    p.add_argument("file", metavar="FILE", help="scenario YAML file")
+    p.add_argument("--all", action="store_true", help="with search: list every fitting plan, not only the frontier")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--out", metavar="DIR", help="write CSV (and, for a search, a PNG) into DIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar during a search")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    scenario = load_scenario(args.file)
+    graph = scenario.workload.build()
+    system = scenario.system
+    capacity_gib = units.to_gib(system.capacity_bytes)
+    if scenario.search is not None:
+        spec = scenario.search
+        options = spec.options
+        if args.no_progress:
+            from dataclasses import replace
+
+            options = replace(options, progress=False)
+        df = search_plans(graph, system, data_parallel=spec.data_parallel, target_days=spec.target_days,
+                          dataset=scenario.dataset, max_accelerators=spec.max_accelerators, options=options)
+        print_search(df, capacity_gib=capacity_gib, show_all=args.all, as_json=args.json)
+        if args.out:
+            write_search(df, args.out, scenario.name)
+        return 0
+
+    label = "plan" if scenario.single else "plans[{}]"
+    for i, plan in enumerate(scenario.plans):  # every reference checked before anything runs
+        try:
+            plan.resolve(graph)
+        except ConfigError as exc:
+            raise ConfigError(f"{args.file}: {label.format(i)}: {exc}") from None
+    evaluations = [evaluate_plan(graph, plan, system, dataset=scenario.dataset) for plan in scenario.plans]
+    table = pd.DataFrame([ev.summary() for ev in evaluations])
+    if scenario.single:
+        ev = evaluations[0]
+        memory = ev.memory[list(MEMORY_COLUMNS)]
+        if args.json:
+            print(dump_json({"summary": ev.summary(), "memory": records(memory), "failures": ev.memory_failures()}))
+        else:
+            for key, value in ev.summary().items():
+                print(f"  {key:<18}{_fmt(value)}")
+            print()
+            with pd.option_context("display.width", 250, "display.max_columns", 50):
+                print(memory.round(2).to_string(index=False))
+            for line in ev.memory_failures():
+                print(f"does not fit: {line}")
+        if args.out:
+            write_csv(table, args.out, scenario.name)
+            write_csv(memory, args.out, f"{scenario.name}_memory")
+        return 0
+
+    if args.json:
+        print(dump_json(records(table)))
+    else:
+        print(format_table(table))
+        for i, ev in enumerate(evaluations):
+            for line in ev.memory_failures():
+                print(f"plans[{i}] does not fit: {line}")
+    if args.out:
+        write_csv(table, args.out, scenario.name)
+    return 0
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
