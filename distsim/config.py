@@ -6,7 +6,7 @@ and either plans to evaluate or a search to run ("how")::
     schema: 1
     workload: {name: wordlm, preset: case-study, set: {hidden: 8192}}
     device: paper-v100          # a built-in name, or a device YAML file (relative to this file)
-    system: {link_GBps: 56, hop_latency_us: 70, memory_GiB: 32}
+    system: {link_GBps: 56, hop_latency_us: 75, memory_GiB: 32}
     dataset: wordlm-target      # optional: what an epoch is
     plan: {data_parallel: 512, stages: [[embedding], [lstm0], [lstm1], [output, step]], embedding_shards: 3}
     # or  plans: [{...}, {...}]   (rows of one table)

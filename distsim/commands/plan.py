@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import units
 from ..config import build_system
 from ..device import get_device
+from ..evaluate import HOP_LATENCY_S
 from ..errors import ConfigError, require_positive, require_positive_int
 from ..search import DEFAULT_DATA_PARALLEL, SearchOptions, search_plans
 from ..workload import configure_workload
@@ -35,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("--link-GBps", "--link-gbps", dest="link_GBps", type=float, metavar="B",
                    help="link bandwidth in GB/s, 1e9 bytes/s (default: 56)")
     p.add_argument("--hop-latency-us", type=float, metavar="L",
-                   help="per-hop link latency in microseconds (default: the calibrated 70)")
+                   help="per-hop link latency in microseconds (default: the calibrated %g)" % (HOP_LATENCY_S / units.US))
     p.add_argument("--data-parallel", metavar="D,D,...",
                    help="data-parallel degrees to try (default: powers of two, 1 to 4096)")
     p.add_argument("--target-days", type=float, metavar="D", help="days per epoch to reach")
