@@ -37,8 +37,9 @@ columns plus the plan's switches) with ``pareto`` marking the frontier over
 from __future__ import annotations
 
 import itertools
+import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -46,9 +47,13 @@ import pandas as pd
 
 from .datasets import Dataset
 from .errors import ConfigError, require_positive, require_positive_int
-from .evaluate import System, dataset_for, evaluate_plan, paper_system
+from .evaluate import PlanEvaluation, System, dataset_for, evaluate_plan, paper_system
 from .graph import Graph
 from .plan import COMM_BUFFERS, SCHEDULES, Plan, sparse_gradients
+from .transforms import fuse_gradient_accumulation
+
+#: Largest number of stage partitions a search enumerates (``2**(L-1)`` for ``L`` layers).
+MAX_PARTITIONS = 4096
 
 #: Default data-parallel degrees: 1, 2, 4, ..., 4096.
 DEFAULT_DATA_PARALLEL = tuple(2**i for i in range(13))
@@ -122,6 +127,10 @@ def stage_partitions(layers: Sequence[str], max_stages: int | None = None) -> li
     """
     n = len(layers)
     top = n if max_stages is None else min(n, max_stages)
+    count = sum(math.comb(n - 1, s - 1) for s in range(1, top + 1))
+    if count > MAX_PARTITIONS:
+        raise ConfigError(f"{n} layers make {count} stage partitions (more than {MAX_PARTITIONS}); "
+                          f"limit max_stages")
     out = []
     for stages in range(1, top + 1):
         for cuts in itertools.combinations(range(1, n), stages - 1):
@@ -160,10 +169,15 @@ def candidate_plans(graph: Graph, *, data_parallel: Sequence[int] = DEFAULT_DATA
                     max_accelerators: int | None = None, options: SearchOptions | None = None) -> list[Plan]:
     """The search grid, in a fixed order, without plans that differ only in switches that do nothing.
 
-    ``comm_buffer`` matters only with data parallelism and ``schedule`` only
-    with more than one stage; for the others only the first value is kept.
+    ``comm_buffer`` matters only with data parallelism, ``schedule`` only
+    with more than one stage and ``fuse_accumulation`` only for a graph with
+    per-step gradient accumulations to fuse; for the others only the first
+    value is kept.
     """
     options = options or SearchOptions()
+    fusions = options.fuse_accumulation
+    if len(fuse_gradient_accumulation(graph).ops) == len(graph.ops):  # nothing to fuse: both are the same plan
+        fusions = fusions[:1]
     table = table_layer(graph) if options.embedding_shards else None
     placements = []
     for stages in stage_partitions(graph.layers(), options.max_stages):
@@ -171,7 +185,7 @@ def candidate_plans(graph: Graph, *, data_parallel: Sequence[int] = DEFAULT_DATA
         placements += [(stages, shards) for shards in shard_choices(len(stages), table_stage)]
     plans = []
     for (stages, shards), fuse, schedule, buffer, dp in itertools.product(
-            placements, options.fuse_accumulation, options.schedule, options.comm_buffer, data_parallel):
+            placements, fusions, options.schedule, options.comm_buffer, data_parallel):
         if dp == 1 and buffer != options.comm_buffer[0]:
             continue
         if len(stages) == 1 and schedule != options.schedule[0]:
@@ -220,7 +234,9 @@ def search_plans(graph: Graph, system: System | None = None, *, data_parallel: S
         One row per fitting plan, columns :data:`COLUMNS` (plus ``meets_target``),
         sorted by accelerators, then days per epoch, utilization (descending),
         largest memory and label.  ``attrs`` holds ``candidates`` (grid size),
-        ``memory_checks``, ``simulated``, ``elapsed_s`` and ``closest_misfit``
+        ``memory_checks``, ``simulated`` (steps simulated: a plan that differs
+        from another only in its gradient buffers reuses that one's step),
+        ``elapsed_s`` and ``closest_misfit``
         (``None`` when something fits, else a dict: ``plan``, ``excess_gib`` --
         the smallest largest-stage excess over the capacity among the plans
         checked -- and ``failures``, the memory-check lines).
@@ -287,6 +303,7 @@ class _SearchState:
             return
         known: dict[tuple, bool] = {_memory_rank(least)[1:]: True}
         chunked_from: int | None = None  # smallest chunked degree >= 2 that fits
+        simulated: dict[tuple, PlanEvaluation] = {}  # (workers, schedule) -> an evaluation with a step simulated
         for plan in sorted(members, key=lambda p: (p.data_parallel, p.comm_buffer, p.schedule)):
             key = _memory_rank(plan)[1:]
             chunked = plan.comm_buffer == "chunked" and plan.data_parallel > 1
@@ -299,19 +316,35 @@ class _SearchState:
             if chunked and ok and chunked_from is None:
                 chunked_from = plan.data_parallel
             if ok:
-                self.simulate(plan)
+                twin = simulated.get((plan.data_parallel, plan.schedule))
+                simulated.setdefault((plan.data_parallel, plan.schedule), self.evaluate(plan, twin))
 
-    def simulate(self, plan: Plan) -> None:
-        ev = evaluate_plan(self.graph, plan, self.system, dataset=self.dataset)
-        self.simulated += 1
-        if not ev.fits:  # only if the pruning rules were wrong; never report a plan that does not fit
-            return
-        self.rows.append(ev.summary() | {
-            "stage_layers": [list(s) for s in ev.resolved.stages],
-            "shard_stages": list(plan.shard_stages),
-            "fuse_accumulation": plan.fuse_accumulation,
-            "comm_buffer": plan.comm_buffer,
-        })
+    def evaluate(self, plan: Plan, twin: "PlanEvaluation | None") -> "PlanEvaluation":
+        """Simulate ``plan`` and add its row; reuse ``twin``'s step when only the gradient buffers differ.
+
+        ``comm_buffer`` changes memory, not the step (:mod:`distsim.parallel`
+        never reads it), so a twin with the same workers, schedule and table
+        fractions has the same simulated step.
+        """
+        if twin is not None:
+            ev = evaluate_plan(self.graph, plan, self.system, dataset=self.dataset, simulate=False)
+            if ev.resolved.fractions == twin.resolved.fractions:
+                ev = replace(ev, result=twin.result)
+            else:
+                ev = None
+        else:
+            ev = None
+        if ev is None:
+            ev = evaluate_plan(self.graph, plan, self.system, dataset=self.dataset)
+            self.simulated += 1
+        if ev.fits:  # always, unless the pruning rules were wrong: never report a plan that does not fit
+            self.rows.append(ev.summary() | {
+                "stage_layers": [list(s) for s in ev.resolved.stages],
+                "shard_stages": list(plan.shard_stages),
+                "fuse_accumulation": plan.fuse_accumulation,
+                "comm_buffer": plan.comm_buffer,
+            })
+        return ev
 
 
 def _memory_rank(plan: Plan) -> tuple:
