@@ -114,9 +114,12 @@ class PlanEvaluation:
         return memory_failures(self.memory)
 
     def summary(self) -> dict:
-        ops = self.result.ops
-        comm = ops[ops["kind"] == "collective"]
-        comm = comm[~comm["name"].str.startswith("send:")]
+        """One flat row; the timing fields are None when the step was not simulated (memory only)."""
+        timed = self.result is not None
+        if timed:
+            ops = self.result.ops
+            comm = ops[ops["kind"] == "collective"]
+            comm = comm[~comm["name"].str.startswith("send:")]
         return {
             "plan": self.plan.describe(),
             "data_parallel": self.plan.data_parallel,
@@ -125,10 +128,10 @@ class PlanEvaluation:
             "schedule": self.plan.schedule,
             "accelerators": self.plan.accelerators,
             "batch": self.batch,
-            "step_s": self.step_s,
-            "gradient_comm_s": _busy_s(comm),
-            "days_per_epoch": self.days_per_epoch,
-            "utilization": self.utilization,
+            "step_s": self.step_s if timed else None,
+            "gradient_comm_s": _busy_s(comm) if timed else None,
+            "days_per_epoch": self.days_per_epoch if timed else None,
+            "utilization": self.utilization if timed else None,
             "memory_gb": [round(x, 1) for x in self.memory["total_gib"]],
             "max_memory_gb": float(self.memory["total_gib"].max()),
             "fits": self.fits,

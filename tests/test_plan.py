@@ -130,3 +130,14 @@ def test_shard_layer_needs_a_sparse_table():
     raises_one_line(r"shard_layer 'lstm0' has no table with a sparse gradient", plan.resolve, small_lm())
     plan = Plan(stages=FOUR_STAGES, shard_layer="decoder", shard_stages=(1, 2))
     raises_one_line(r"shard_layer 'decoder' is not a layer", plan.resolve, small_lm())
+
+
+def test_memory_only_summary_has_no_timing():
+    """evaluate_plan(..., simulate=False): memory fields filled, timing fields None."""
+    from distsim.evaluate import evaluate_plan
+    from distsim.workload import build_workload
+
+    g = build_workload("wordlm", hidden=64, vocab=1000, seq_len=4, batch=8)
+    s = evaluate_plan(g, Plan(data_parallel=2), simulate=False).summary()
+    assert s["step_s"] is None and s["days_per_epoch"] is None
+    assert s["memory_gb"] and s["accelerators"] == 2
