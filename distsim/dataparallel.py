@@ -28,7 +28,8 @@ import numpy as np
 
 from .device import Device, get_device
 from .errors import ConfigError
-from .graph import Graph, Op, Phase, TensorKind
+from .graph import Graph, Op, Phase
+from .plan import gradient_of
 from .simulator import Simulator
 from .topology import Topology, build_topology
 
@@ -69,22 +70,17 @@ def critical_path_s(graph: Graph, durations: Sequence[float]) -> float:
 
 
 def gradient_layers(graph: Graph) -> dict[str, str]:
-    """The tensors to all-reduce, each with its layer: what the ``update``-phase
-    ops read that some op produced and that is neither persistent (weight,
-    optimizer state) nor a step input -- the parameters' final gradients.
-    Per-time-step partial gradients, accumulated before the update, are not
-    communicated.
+    """The tensors to all-reduce (the parameters' final gradients,
+    :func:`distsim.plan.gradient_of`), each with the layer of the update that
+    reads it.  Per-time-step partial gradients, accumulated before the
+    update, are not communicated.
     """
-    producer = {t: i for i, op in enumerate(graph.ops) for t in op.outputs}
-    out: dict[str, str] = {}
+    update_layer: dict[str, str] = {}
     for op in graph.ops:
-        if op.phase != Phase.UPDATE:
-            continue
-        for name in op.inputs:
-            t = graph.tensors[name]
-            if name in producer and not t.kind.resident and name not in out:
-                out[name] = op.layer or t.layer or graph.ops[producer[name]].layer
-    return out
+        if op.phase == Phase.UPDATE:
+            for name in op.inputs:
+                update_layer.setdefault(name, op.layer)
+    return {g: update_layer[g] or graph.tensors[g].layer or graph.producer(g).layer for g in gradient_of(graph)}
 
 
 def simulate_data_parallel_step(graph: Graph, topology: Topology | None = None, *,

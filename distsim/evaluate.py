@@ -173,8 +173,10 @@ def evaluate_plan(graph: Graph, plan: Plan, system: System | None = None, *, dat
     """
     system = system or paper_system()
     if plan.fuse_accumulation:
+        if durations is not None:
+            raise ConfigError("durations are per op of the graph as given; with fuse_accumulation the ops change, "
+                              "so leave durations to the system's cost model")
         graph = fuse_gradient_accumulation(graph)
-        durations = None
     rp = plan.resolve(graph)
     if rp.table is not None and plan.shard_fractions is None:
         rp = balance_shards(graph, rp, system.capacity_bytes)
@@ -195,24 +197,20 @@ def balance_shards(graph: Graph, rp: ResolvedPlan, capacity_bytes: float) -> Res
     """Choose the table's row fractions so the piece-holding accelerators' peaks are as even as possible.
 
     Water filling: with no piece, stage ``k`` needs ``base_k``; a fraction
-    ``f`` adds ``f x`` the table (and its optimizer state).  The level ``L``
-    with ``sum_k max(0, L - base_k) = table`` gives ``f_k = max(0, L - base_k) / table``.
+    ``f`` adds ``f x T``, where ``T`` is what the whole table adds to the first
+    piece holder (the table, its optimizer state and its gradient rows'
+    buffers: measured, since a buffer is a maximum, not a sum).  The level ``L`` with ``sum_k max(0, L - base_k) = T`` gives
+    ``f_k = max(0, L - base_k) / T``; the fullest stages may get nothing.
     """
     stages = rp.plan.shard_stages
-    zero = rp.with_fractions(tuple(0.0 for _ in stages))
-    base_table = memory_check(graph, zero, capacity_bytes)
-    one = rp.with_fractions(tuple(1.0 if i == 0 else 0.0 for i in range(len(stages))))
-    with_all = memory_check(graph, one, capacity_bytes)
-    table = (with_all["total_gib"][stages[0]] - base_table["total_gib"][stages[0]]) * units.GiB
-    base = [base_table["total_gib"][s] * units.GiB for s in stages]
-    lo, hi = min(base), max(base) + table
-    for _ in range(100):
-        mid = (lo + hi) / 2
-        if sum(max(0.0, mid - b) for b in base) > table:
-            hi = mid
-        else:
-            lo = mid
-    fractions = [max(0.0, lo - b) / table for b in base]
-    total = sum(fractions)
-    fractions = tuple(f / total for f in fractions)
+    empty = memory_check(graph, rp.with_fractions(tuple(0.0 for _ in stages)), capacity_bytes)
+    base = [float(empty["total_gib"][s]) * units.GiB for s in stages]
+    whole = memory_check(graph, rp.with_fractions(tuple(float(i == 0) for i in range(len(stages)))), capacity_bytes)
+    table = (float(whole["total_gib"][stages[0]]) - base[0] / units.GiB) * units.GiB
+    low = sorted(base)
+    for k in range(1, len(low) + 1):  # fill the k emptiest stages to a common level
+        level = (table + sum(low[:k])) / k
+        if k == len(low) or level <= low[k]:
+            break
+    fractions = tuple(max(0.0, level - b) / table for b in base)
     return replace(rp, fractions=fractions, plan=replace(rp.plan, shard_fractions=fractions))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import networkx as nx
@@ -154,6 +154,14 @@ class Graph:
 
     def consumers(self, tensor: str) -> list[Op]:
         return [self.ops[i] for i in self._consumers[tensor]]
+
+    def producer_index(self, tensor: str) -> int | None:
+        """Index of the op producing ``tensor`` (None for resident tensors)."""
+        return self._producer.get(tensor)
+
+    def consumer_indices(self, tensor: str) -> list[int]:
+        """Indices of the ops reading ``tensor``, in graph order."""
+        return list(self._consumers[tensor])
 
     def predecessors(self, index: int) -> set[int]:
         """Indices of the ops that op ``index`` depends on."""

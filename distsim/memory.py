@@ -54,19 +54,20 @@ def _stage_ops(graph: Graph, rp: ResolvedPlan) -> list[list[int]]:
     return out
 
 
-def _scale(graph: Graph, rp: ResolvedPlan, stage: int, split: set[int]) -> dict[str, float]:
-    """Fraction of each tensor held on ``stage`` where it is less than 1 (sharded table pieces)."""
+def sharded_tensors(graph: Graph, rp: ResolvedPlan) -> set[str]:
+    """The tensors split by rows across the pieces: the table and what its split ops keep (optimizer state)."""
     if rp.table is None:
-        return {}
-    frac = dict(rp.pieces)
-    f = frac.get(stage, 0.0)
-    out = {}
-    for i in split:
-        for t in graph.ops[i].inputs + graph.ops[i].outputs:
-            if graph.tensors[t].kind.persistent:
-                out[t] = f
-    out[rp.table] = f
+        return set()
+    out = {rp.table}
+    for i in split_ops(graph, rp):
+        out.update(t for t in graph.ops[i].inputs + graph.ops[i].outputs if graph.tensors[t].kind.persistent)
     return out
+
+
+def _scale(graph: Graph, rp: ResolvedPlan, stage: int) -> dict[str, float]:
+    """Fraction of each tensor held on ``stage`` where it is less than 1 (sharded table pieces)."""
+    f = dict(rp.pieces).get(stage, 0.0)
+    return dict.fromkeys(sharded_tensors(graph, rp), f)
 
 
 def gradient_tensors(graph: Graph) -> set[str]:
@@ -189,13 +190,12 @@ def memory_check(graph: Graph, rp: ResolvedPlan, capacity_bytes: float) -> pd.Da
     and ``largest`` (the category that fills it most).
     """
     per_stage = _stage_ops(graph, rp)
-    split = split_ops(graph, rp)
     buffers = comm_buffer_bytes(graph, rp)
     grads = gradient_tensors(graph)
     unread = unread_resident_bytes(graph, rp)
     rows = []
     for s, ops in enumerate(per_stage):
-        scale = _scale(graph, rp, s, split)
+        scale = _scale(graph, rp, s)
         best = None
         for order in (ops, greedy_order(graph, ops)):
             peak, cats = stage_peak(graph, ops, scale, order, grads)

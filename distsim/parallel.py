@@ -84,13 +84,13 @@ def sequence_streams(graph: Graph) -> dict[int, str]:
         seq = op.outputs[0]
         if sum(tensors[t].nbytes for t in op.inputs) != tensors[seq].nbytes:
             continue
-        scatter = graph._consumers[seq]
+        scatter = graph.consumer_indices(seq)
         if len(scatter) != 1:
             continue
         sc = graph.ops[scatter[0]]
         if sc.inputs != (seq,) or len(sc.outputs) != 1 or tensors[sc.outputs[0]].nbytes != tensors[seq].nbytes:
             continue
-        reads = graph._consumers[sc.outputs[0]]
+        reads = graph.consumer_indices(sc.outputs[0])
         step_bytes = tensors[seq].nbytes // len(op.inputs)
         if len(reads) != len(op.inputs) or any(
                 graph.ops[r].inputs != sc.outputs or len(graph.ops[r].outputs) != 1
@@ -106,11 +106,12 @@ def wavefront_order(graph: Graph, streams: dict[int, str]) -> list[int]:
     and each streamed read to just before its first consumer (so stage streams do not
     hold an element back behind the rest of the sequence)."""
     reads_by_output = {graph.ops[r].outputs[0]: r for r in streams}
-    writes = {graph._producer[w] for w in streams.values() if w in graph._producer}
-    writes = {w for w in writes if len(graph.ops[w].inputs) == 1 and graph.ops[w].inputs[0] in graph._producer}
+    writes = {graph.producer_index(w) for w in streams.values()} - {None}
+    writes = {w for w in writes
+              if len(graph.ops[w].inputs) == 1 and graph.producer_index(graph.ops[w].inputs[0]) is not None}
     after: dict[int, list[int]] = {}
     for w in sorted(writes):
-        after.setdefault(graph._producer[graph.ops[w].inputs[0]], []).append(w)
+        after.setdefault(graph.producer_index(graph.ops[w].inputs[0]), []).append(w)
     order, placed = [], set()
 
     def place(i: int) -> None:
@@ -185,9 +186,9 @@ def simulate_plan(graph: Graph, rp: ResolvedPlan, durations: Sequence[float], to
                 continue
             deps = [tid]
             if plan.schedule == "layerwise":
-                phase = graph.ops[graph._producer[tensor]].phase.value
+                phase = graph.producer(tensor).phase.value
                 deps.append(last_in_phase.get((src, phase), tid))
-            size = nbytes * share * (fraction if share == 1.0 else 1.0)
+            size = nbytes * (share if share < 1.0 else fraction)  # a piece sends its rows; a whole tensor what is asked
             if size > 0:
                 out.append(sim.add_send(f"send:{tensor}:{src}->{stage}", node(src), node(stage), size, deps=deps,
                                         layer=graph.tensors[tensor].layer, phase="send"))
@@ -211,7 +212,7 @@ def simulate_plan(graph: Graph, rp: ResolvedPlan, durations: Sequence[float], to
         collective_for[(grad, stage)] = tid
 
     streams = sequence_streams(graph) if plan.schedule == "wavefront" and S > 1 else {}
-    scatters = {graph._producer[graph.ops[r].inputs[0]] for r in streams}
+    scatters = {graph.producer_index(graph.ops[r].inputs[0]) for r in streams}
     order = wavefront_order(graph, streams) if streams else range(len(graph.ops))
     for i in order:
         op = graph.ops[i]
@@ -235,7 +236,7 @@ def simulate_plan(graph: Graph, rp: ResolvedPlan, durations: Sequence[float], to
         for t in op.inputs:
             if i in streams:  # wavefront: wait for this step's element only
                 deps += ready_on(streams[i], stage)
-            elif i in scatters and graph._producer.get(t) is not None and stage_of_op[graph._producer[t]] != stage:
+            elif i in scatters and graph.producer(t) is not None and rp.stage_of[graph.producer(t).layer] != stage:
                 pass  # wavefront: the elements arrive one by one (the reads wait for them)
             elif (t, stage) in collective_for:
                 deps.append(collective_for[(t, stage)])

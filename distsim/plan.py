@@ -258,7 +258,7 @@ def gradient_of(graph: Graph) -> dict[str, str]:
     """Final gradient tensor -> the weight its update op changes.
 
     The gradients are what ``update``-phase ops read that some op produced and
-    that is not resident (see :func:`distsim.dataparallel.gradient_layers`).
+    that is neither persistent (weight, optimizer state) nor a step input.
     """
     from .graph import Phase, TensorKind
 

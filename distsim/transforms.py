@@ -32,14 +32,15 @@ def fuse_gradient_accumulation(graph: Graph) -> Graph:
         if not add.inplace or len(add.inputs) != 2:
             continue
         acc, dw = add.inputs
-        producer = graph._producer.get(dw)
-        if producer is None or producer in replaced or len(graph._consumers[dw]) != 1:
+        producer = graph.producer_index(dw)
+        if producer is None or producer in replaced or len(graph.consumer_indices(dw)) != 1:
             continue
         mm = ops[producer]
         if mm.kind != OpKind.MATMUL or len(mm.outputs) != 1:
             continue
         acc_bytes = graph.tensors[acc].nbytes
-        if graph._producer.get(acc, -1) > producer:
+        acc_producer = graph.producer_index(acc)
+        if acc_producer is not None and acc_producer > producer:
             continue  # the accumulator is not ready when the matmul runs
         replaced[producer] = replace(
             mm, inputs=(acc, *mm.inputs), outputs=add.outputs, flops=mm.flops + add.flops,

@@ -134,3 +134,14 @@ def size_for_params(domain: Domain, target: float):
     a, b, c = coef
     root = (-b + math.sqrt(b * b - 4 * a * (c - target))) / (2 * a)
     return int(round(root)) if domain.size_option == "hidden" else round(root, 2)
+
+
+def beyond_tolerance_notes(df, compared, tolerance: float, table: str, doc: str) -> list[str]:
+    """One note per domain whose ``<key>_rel_diff`` columns exceed ``tolerance``."""
+    notes = []
+    for _, r in df.iterrows():
+        off = [k for k in compared if abs(r[f"{k}_rel_diff"]) > tolerance]
+        if off:
+            notes.append(f"{r['domain']}: beyond {tolerance:.0%} of {table}: "
+                         + ", ".join(f"{k} {r[f'{k}_rel_diff']:+.0%}" for k in off) + f" ({doc})")
+    return notes

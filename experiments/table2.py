@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments._domains import DOMAINS
+from experiments._domains import DOMAINS, beyond_tolerance_notes
 
 TOLERANCE = 0.15  # "each within 15% of the paper"
 COMPARED = ("flops_per_param", "bytes_lambda", "bytes_mu", "footprint_per_param")
@@ -92,12 +92,7 @@ def run(quick: bool = False) -> pd.DataFrame:
     if quick:
         notes.insert(0, "--quick: two small models with shortened sequences; the numbers do not compare with Table 2.")
     else:
-        for _, r in df.iterrows():
-            off = [k for k in COMPARED if abs(r[f"{k}_rel_diff"]) > TOLERANCE]
-            if off:
-                notes.append(f"{r['domain']}: beyond {TOLERANCE:.0%} of Table 2: "
-                             + ", ".join(f"{k} {r[f'{k}_rel_diff']:+.0%}" for k in off)
-                             + " (explained in docs/reproduction_domains.md)")
+        notes += beyond_tolerance_notes(df, COMPARED, TOLERANCE, "Table 2", "explained in docs/reproduction_domains.md")
     df.attrs["notes"] = notes
     return df
 

@@ -22,7 +22,7 @@ from distsim import units
 from distsim.costmodel import roofline_step_s
 from distsim.device import get_device
 
-from experiments._domains import DOMAINS, size_for_params
+from experiments._domains import DOMAINS, beyond_tolerance_notes, size_for_params
 
 TOLERANCE = 0.10  # "within 10% of Table 3 per number"
 COMPARED = ("params", "tflops_per_step", "tb_per_step", "min_footprint_gb", "step_s", "epoch_days")
@@ -68,12 +68,8 @@ def run(quick: bool = False) -> pd.DataFrame:
     notes = list(NOTES)
     if quick:
         notes.insert(0, "--quick: shortened sequences; the numbers do not compare with Table 3.")
-    for _, r in df.iterrows():
-        off = [k for k in COMPARED if abs(r[f"{k}_rel_diff"]) > TOLERANCE]
-        if off and not quick:
-            notes.append(f"{r['domain']}: beyond {TOLERANCE:.0%} of Table 3: "
-                         + ", ".join(f"{k} {r[f'{k}_rel_diff']:+.0%}" for k in off)
-                         + " (see docs/reproduction_domains.md)")
+    if not quick:
+        notes += beyond_tolerance_notes(df, COMPARED, TOLERANCE, "Table 3", "see docs/reproduction_domains.md")
     df.attrs["notes"] = notes
     return df
 

@@ -103,13 +103,14 @@ def test_layer_parallel_speedup(rows, row):
 
 def test_layer_parallel_memory(rows):
     """Table 5 row 5: {60, 17, 17, 32}.  The embedding accelerator holds the 59.5 GiB table (within
-    10%); the LSTM accelerators' own peak (weights + gradient accumulator + per-step gradient +
+    10%); the output accelerator and the LSTM accelerators' own peak (weights + gradient accumulator + per-step gradient +
     all-reduce buffer) is ~48.6 GiB, not 17 (residual, docs/reproduction.md)."""
     mem = rows[4]["memory_gb"]
     assert len(mem) == 4
     assert mem[0] == pytest.approx(60, rel=0.10)
     assert mem[1] == mem[2] == pytest.approx(48.6, abs=0.2)
-    assert mem[3] == pytest.approx(32, rel=0.15)
+    # output accelerator: 27.8 GiB vs the printed 32 (-13%, beyond 10%: residual, docs/reproduction.md)
+    assert mem[3] == pytest.approx(27.8, abs=0.2)
 
 
 def test_sharded_embedding(rows):
