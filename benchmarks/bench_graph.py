@@ -12,7 +12,7 @@ import time
 from distsim.costmodel import cache_aware_step_s, per_op_step_s, roofline_step_s
 from distsim.device import get_device
 from distsim.workload import build_workload
-from workloads.wordlm import PRESETS
+from distsim.workloads.wordlm import PRESETS
 
 
 def bench(name: str, options: dict, repeats: int = 3) -> dict:

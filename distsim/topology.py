@@ -30,7 +30,7 @@ DEFAULT_BANDWIDTH_BYTES_PER_S = 56e9
 #: Default per-hop latency (alpha): 1 microsecond.  The paper states none.
 DEFAULT_LATENCY_S = 1e-6
 
-TOPOLOGIES: Registry = Registry("topology", packages=["topologies"])
+TOPOLOGIES: Registry = Registry("topology", packages=["distsim.topologies"])
 
 ACCELERATOR = "accelerator"
 SWITCH = "switch"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from .graph import Graph
 from .registry import Registry
 
-WORKLOADS: Registry = Registry("workload", packages=["workloads"])
+WORKLOADS: Registry = Registry("workload", packages=["distsim.workloads"])
 
 
 def build_workload(name: str, **options) -> Graph:

@@ -1,1 +1,1 @@
-"""Reproduction scripts: one question per module; see :mod:`distsim.experiment`."""
+"""Reproduction scripts: one question per module; see :mod:`distsim.experiments._runner`."""

@@ -28,7 +28,7 @@ from distsim.costmodel import utilization
 from distsim.evaluate import evaluate_plan, paper_system
 from distsim.plan import Plan, gradient_of, sparse_gradients
 from distsim.workload import build_workload
-from workloads.wordlm import PRESETS
+from distsim.workloads.wordlm import PRESETS
 
 WORKERS = tuple(2**k for k in range(16))  # 1 .. 32768
 QUICK_WORKERS = (1, 64, 1024)
@@ -149,6 +149,6 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
 
 
 if __name__ == "__main__":
-    from distsim.experiment import script_main
+    from distsim.experiments._runner import script_main
 
     raise SystemExit(script_main(run, plot))

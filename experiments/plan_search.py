@@ -20,7 +20,7 @@ import pandas as pd
 from distsim.evaluate import paper_system
 from distsim.search import SearchOptions, best_plan, search_plans
 from distsim.workload import build_workload
-from workloads.wordlm import PRESETS
+from distsim.workloads.wordlm import PRESETS
 
 TARGET_DAYS = 7.0
 
@@ -72,6 +72,6 @@ def plot(df: pd.DataFrame, out_dir, name: str = "plan_search") -> list[Path]:
 
 
 if __name__ == "__main__":
-    from distsim.experiment import script_main
+    from distsim.experiments._runner import script_main
 
     script_main(run, plot)

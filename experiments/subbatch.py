@@ -53,7 +53,7 @@ from distsim.device import get_device
 from distsim.graph import OpKind
 from distsim.workload import build_workload
 
-from experiments._domains import DOMAINS, size_for_params
+from distsim.experiments._domains import DOMAINS, size_for_params
 
 WORKLOAD = ("wordlm", dict(hidden=38100, vocab=10004, layers=2, seq_len=80))
 QUICK_WORKLOAD = ("wordlm", dict(hidden=2048, vocab=10004, layers=2, seq_len=16))
@@ -262,6 +262,6 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
 
 
 if __name__ == "__main__":
-    from distsim.experiment import script_main
+    from distsim.experiments._runner import script_main
 
     raise SystemExit(script_main(run, plot))

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments._domains import DOMAINS, beyond_tolerance_notes
+from distsim.experiments._domains import DOMAINS, beyond_tolerance_notes
 
 TOLERANCE = 0.15  # "each within 15% of the paper"
 COMPARED = ("flops_per_param", "bytes_lambda", "bytes_mu", "footprint_per_param")
@@ -119,6 +119,6 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
 
 
 if __name__ == "__main__":
-    from distsim.experiment import script_main
+    from distsim.experiments._runner import script_main
 
     raise SystemExit(script_main(run, plot))

@@ -22,7 +22,7 @@ from distsim import units
 from distsim.costmodel import roofline_step_s
 from distsim.device import get_device
 
-from experiments._domains import DOMAINS, beyond_tolerance_notes, size_for_params
+from distsim.experiments._domains import DOMAINS, beyond_tolerance_notes, size_for_params
 
 TOLERANCE = 0.10  # "within 10% of Table 3 per number"
 COMPARED = ("params", "tflops_per_step", "tb_per_step", "min_footprint_gb", "step_s", "epoch_days")
@@ -98,6 +98,6 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
 
 
 if __name__ == "__main__":
-    from distsim.experiment import script_main
+    from distsim.experiments._runner import script_main
 
     raise SystemExit(script_main(run, plot))

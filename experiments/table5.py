@@ -32,7 +32,7 @@ from distsim.datasets import WORDLM_TARGET
 from distsim.evaluate import HOP_LATENCY_S, evaluate_plan, paper_system
 from distsim.plan import Plan
 from distsim.workload import build_workload
-from workloads.wordlm import PRESETS
+from distsim.workloads.wordlm import PRESETS
 
 STAGES = (("embedding",), ("lstm0",), ("lstm1",), ("output", "step"))
 
@@ -127,6 +127,6 @@ def run(quick: bool = False) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    from distsim.experiment import script_main
+    from distsim.experiments._runner import script_main
 
     script_main(run)

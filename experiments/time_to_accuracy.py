@@ -201,6 +201,6 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
 
 
 if __name__ == "__main__":
-    from distsim.experiment import script_main
+    from distsim.experiments._runner import script_main
 
     raise SystemExit(script_main(run, plot))

@@ -8,8 +8,8 @@ import importlib
 import pytest
 
 MODULES = [
-    "distsim.simulator", "distsim.collectives.closed_form", "topologies.ring", "topologies.switch",
-    "topologies.torus", "topologies.two_level", "topologies.fat_tree",
+    "distsim.simulator", "distsim.collectives.closed_form", "distsim.topologies.ring", "distsim.topologies.switch",
+    "distsim.topologies.torus", "distsim.topologies.two_level", "distsim.topologies.fat_tree",
 ]
 
 

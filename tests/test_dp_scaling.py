@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from distsim.cli import main
-from experiments import dp_scaling
+from distsim.experiments import dp_scaling
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_gradient_comm_is_the_closed_form_ring_collectives(quick):
     from distsim.evaluate import paper_system
     from distsim.plan import gradient_of, sparse_gradients
     from distsim.workload import build_workload
-    from workloads.wordlm import PRESETS
+    from distsim.workloads.wordlm import PRESETS
 
     graph, system = build_workload("wordlm", **PRESETS["case-study"]), paper_system()
     a, bw = system.hop_latency_s, system.link_bandwidth_bytes_per_s

@@ -86,7 +86,7 @@ def test_unknown_workload(capsys):
 def test_case_study_quick_experiment():
     """The planner's answer for the case study on 32 GiB (quick: 512 workers, fused, chunked): only the
     five-stage split with the table sharded over all five accelerators fits."""
-    from experiments import plan_search
+    from distsim.experiments import plan_search
 
     df = plan_search.run(quick=True)
     assert list(df["plan"]) == ["dp512 x [embedding | lstm0 | lstm1 | output | step] shard5 fused-acc chunked-buffers"]

@@ -377,7 +377,7 @@ def test_wordlm_params_catamount():
 
 
 def test_table1_experiment_quick():
-    from experiments import table1
+    from distsim.experiments import table1
 
     df = table1.run(quick=True)
     assert list(df["domain"]) == ["wordlm", "charlm", "nmt", "speech", "resnet"]
@@ -391,7 +391,7 @@ def test_table1_experiment_quick():
 
 
 def test_time_to_accuracy_experiment_quick_fallback(monkeypatch):
-    from experiments import time_to_accuracy as tta
+    from distsim.experiments import time_to_accuracy as tta
 
     monkeypatch.setitem(sys.modules, "distsim.costmodel", None)  # import fails -> fallback
     df = tta.run(quick=True)
@@ -403,7 +403,7 @@ def test_time_to_accuracy_experiment_quick_fallback(monkeypatch):
 
 
 def test_time_to_accuracy_experiment_uses_costmodel_when_present(monkeypatch):
-    from experiments import time_to_accuracy as tta
+    from distsim.experiments import time_to_accuracy as tta
 
     calls = []
     fake = {
@@ -421,7 +421,7 @@ def test_time_to_accuracy_experiment_uses_costmodel_when_present(monkeypatch):
 
 
 def test_time_to_accuracy_plot(tmp_path):
-    from experiments import time_to_accuracy as tta
+    from distsim.experiments import time_to_accuracy as tta
 
     df = tta.run(quick=True, step_time_provider=(table2_step_time_s, "test"))
     paths = tta.plot(df, tmp_path)

@@ -12,7 +12,7 @@ import pytest
 from distsim.costmodel import per_op_step_s
 from distsim.device import get_device
 from distsim.workload import build_workload
-from experiments import subbatch
+from distsim.experiments import subbatch
 
 
 @pytest.fixture(scope="module")

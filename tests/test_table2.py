@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import table2
-from experiments._domains import DOMAINS
+from distsim.experiments import table2
+from distsim.experiments._domains import DOMAINS
 
 PAPER = {  # Table 2 as printed
     "wordlm": (481, 1755, 30784, 11.94),

@@ -9,8 +9,8 @@ are asserted as documented in docs/reproduction_domains.md.
 
 import pytest
 
-from experiments import table3
-from experiments._domains import DOMAINS, params_of, size_for_params
+from distsim.experiments import table3
+from distsim.experiments._domains import DOMAINS, params_of, size_for_params
 
 TOL = table3.TOLERANCE
 

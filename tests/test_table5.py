@@ -11,7 +11,7 @@ import json
 import pytest
 
 from distsim.cli import main
-from experiments import table5
+from distsim.experiments import table5
 
 
 @pytest.fixture(scope="module")

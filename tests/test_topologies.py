@@ -133,7 +133,7 @@ def test_half_duplex_shares_one_resource():
 
 
 def test_balanced_torus_dims():
-    from topologies.torus import balanced_dims
+    from distsim.topologies.torus import balanced_dims
     assert balanced_dims(65536, 2) == (256, 256)
     assert math.prod(balanced_dims(60, 3)) == 60
 

@@ -12,7 +12,7 @@ from distsim.costmodel import roofline_step_s
 from distsim.device import get_device
 from distsim.errors import ConfigError
 from distsim.workload import build_workload
-from workloads.wordlm import PRESETS
+from distsim.workloads.wordlm import PRESETS
 
 
 @pytest.fixture(scope="module")

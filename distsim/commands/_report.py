@@ -104,7 +104,7 @@ def write_search(df: pd.DataFrame, out: str | Path, name: str) -> None:
     """CSV of every fitting plan and, when any fit, the days-vs-accelerators scatter (PNG)."""
     write_csv(df, out, name)
     if len(df):
-        from experiments.plan_search import plot
+        from distsim.experiments.plan_search import plot
 
         for path in plot(df, out, name=name):
             print(f"wrote {path}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..experiment import add_output_arguments, experiment_names, run_experiment
+from ..experiments._runner import add_output_arguments, experiment_names, run_experiment
 
 
 def register(sub) -> None:

@@ -22,11 +22,11 @@ from typing import Callable
 
 import pandas as pd
 
-from .errors import ConfigError
+from distsim.errors import ConfigError
 
 
 def experiment_names() -> list[str]:
-    import experiments
+    from distsim import experiments
 
     return sorted(
         m.name for m in pkgutil.iter_modules(experiments.__path__) if not m.name.startswith("_")
@@ -37,7 +37,7 @@ def load_experiment(name: str):
     names = experiment_names()
     if name not in names:
         raise ConfigError(f"unknown experiment {name!r}; accepted: {', '.join(names)}")
-    return importlib.import_module(f"experiments.{name}")
+    return importlib.import_module(f"distsim.experiments.{name}")
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +48,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def emit(name: str, df: pd.DataFrame, plot: Callable | None, *, as_json: bool, out: str | None) -> None:
     """Print ``df`` (text or JSON) and write CSV/PNG into ``out`` if given."""
-    from .commands._common import dump_json
+    from distsim.commands._common import dump_json
 
     notes = list(df.attrs.get("notes", []))
     if as_json:
@@ -79,7 +79,7 @@ def run_experiment(name: str, *, quick: bool = False, as_json: bool = False, out
 
 def script_main(run: Callable, plot: Callable | None = None, argv: list[str] | None = None) -> int:
     """Entry point for ``python experiments/NAME.py [--json] [--out DIR] [--quick]``."""
-    from .errors import DistsimError
+    from distsim.errors import DistsimError
 
     main_module = sys.modules["__main__"]
     name = Path(getattr(main_module, "__file__", "experiment")).stem
