@@ -1,0 +1,8 @@
+"""``python -m distsim``: the same as the ``distsim`` console script."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
