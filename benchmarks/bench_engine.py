@@ -7,7 +7,8 @@
 2. One data-parallel training step of a word-LM-like graph on one device
    (``distsim.workload.build_workload("wordlm")`` when that builder exists,
    else a synthetic unrolled LSTM graph built here), and the same step on
-   8 workers with per-layer ring all-reduce overlapping the backward pass.
+   8 workers with one ring all-reduce per gradient overlapping the backward pass
+   (``Plan(data_parallel=8, overlap=True)`` through the one simulation path).
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distsim.errors import ConfigError  # noqa: E402
 from distsim.graph import GraphBuilder, OpKind, Phase, TensorKind  # noqa: E402
-from distsim.simulator import simulate_collective, simulate_data_parallel_step  # noqa: E402
+from distsim.device import get_device  # noqa: E402
+from distsim.evaluate import simulate_step  # noqa: E402
+from distsim.hardware import Hardware  # noqa: E402
+from distsim.plan import Plan  # noqa: E402
+from distsim.simulator import simulate_collective  # noqa: E402
 from distsim.topology import build_topology  # noqa: E402
 
 
@@ -112,8 +117,9 @@ def bench_step(workers_list):
     rows = []
     for workers in workers_list:
         t0 = time.perf_counter()
-        topo = build_topology("ring", workers)
-        r = simulate_data_parallel_step(graph, topo, workers=workers)
+        hardware = Hardware(device=get_device("paper-v100"), cost_model="per_op",
+                            topology=build_topology("ring", workers) if workers > 1 else None)
+        r = simulate_step(graph, Plan(data_parallel=workers, overlap=True), hardware)
         wall = time.perf_counter() - t0
         rows.append({"bench": f"dp_step_{name}", "nodes": workers, "mode": "symmetric", "ops": len(graph.ops),
                      "sim_time_s": r.step_time_s, "events": r.events, "wall_s": wall, "sim_wall_s": r.wall_s,

@@ -6,16 +6,26 @@ and either plans to evaluate or a search to run ("how")::
     schema: 1
     workload: {name: wordlm, preset: case-study, set: {hidden: 8192}}
     device: paper-v100          # a built-in name, or a device YAML file (relative to this file)
-    system: {link_GBps: 56, hop_latency_us: 75, memory_GiB: 32}
+    hardware: {preset: paper-2019, link_GBps: 56, latency_us: 75, memory_GiB: 32}
+    # or  hardware: {preset: dgx-a100}
+    # or  hardware: {topology: {kind: two_level, local_size: 8, bandwidth_GBps: 300, latency_us: 1,
+    #                           inter_bandwidth_GBps: 25, inter_latency_us: 2.5}}
+    # or  hardware: {topology: my_cluster.yaml, placement: [gpu0, gpu1, ...]}
     dataset: wordlm-target      # optional: what an epoch is
     plan: {data_parallel: 512, stages: [[embedding], [lstm0], [lstm1], [output, step]], embedding_shards: 3}
     # or  plans: [{...}, {...}]   (rows of one table)
     # or  search: {data_parallel: [64, 128, 256], target_days: 7}
 
-Units are human in the file and converted once, here: ``link_GBps`` in GB/s
-(1e9 bytes/s), ``hop_latency_us`` in microseconds, ``memory_GiB`` in GiB
-(2**30 bytes, as ``memory_GiB`` in ``devices.yaml``) or ``memory_GB`` in GB
-(1e9 bytes).  Unknown keys are rejected with the accepted ones listed; every
+``hardware`` (all keys optional) starts from a preset (default ``paper-2019``;
+see :mod:`distsim.hardware`); ``link_GBps`` and ``latency_us`` set the links of
+the plan-shaped torus, ``topology`` replaces the interconnect: a registered
+builder's name or a mapping ``{kind: NAME, nodes: N, options...}`` (sized to
+the plan unless ``nodes`` is given), or a topology YAML file.
+
+Units are human in the file and converted once, here: ``link_GBps`` and
+``*_GBps`` options in GB/s (1e9 bytes/s), ``latency_us`` and ``*_us`` options in
+microseconds, ``memory_GiB`` in GiB (2**30 bytes, as ``memory_GiB`` in
+``devices.yaml``) or ``memory_GB`` in GB (1e9 bytes).  Unknown keys are rejected with the accepted ones listed; every
 error is one line naming the file and the field.
 """
 
@@ -29,16 +39,18 @@ import yaml
 from . import units
 from .device import Device, get_device
 from .errors import ConfigError, require_positive, require_positive_int
-from .evaluate import System
 from .graph import Graph
+from .hardware import Hardware, TopologySpec, get_hardware, topology_spec
+from .topology import Topology, _si_options, load_topology
 from .plan import Plan
 from .search import DEFAULT_DATA_PARALLEL, SearchOptions
 from .workload import configure_workload
 
 SCHEMA_VERSION = 1
-TOP_KEYS = ("schema", "workload", "device", "system", "dataset", "plan", "plans", "search")
+TOP_KEYS = ("schema", "workload", "device", "hardware", "dataset", "plan", "plans", "search")
 WORKLOAD_KEYS = ("name", "preset", "set")
-SYSTEM_KEYS = ("link_GBps", "hop_latency_us", "memory_GiB", "memory_GB", "cost_mode")
+HARDWARE_KEYS = ("preset", "link_GBps", "latency_us", "memory_GiB", "memory_GB", "cost_model", "topology",
+                 "placement")
 SEARCH_KEYS = ("data_parallel", "target_days", "max_accelerators", *SearchOptions.field_names())
 
 
@@ -51,28 +63,79 @@ def _check_keys(where: str, data, accepted) -> dict:
     return data
 
 
-def build_system(device: Device, *, link_GBps: float | None = None, hop_latency_us: float | None = None,
-                 memory_GiB: float | None = None, memory_GB: float | None = None,
-                 cost_mode: str | None = None, prefix: str = "") -> System:
-    """A :class:`System` from human units (the one place they are converted); ``None`` keeps the default.
+def build_hardware(device: Device | str | None = None, *, preset: str | None = None, link_GBps: float | None = None,
+                   latency_us: float | None = None, memory_GiB: float | None = None, memory_GB: float | None = None,
+                   cost_model: str | None = None, topology=None, placement=None, base_dir: str | Path = ".",
+                   prefix: str = "") -> Hardware:
+    """A :class:`Hardware` from human units (the one place they are converted); ``None`` keeps the preset's.
 
-    ``prefix`` is put before field names in errors (``"--"`` for the command line).
+    ``topology`` is a registered builder name, a topology YAML file path
+    (relative to ``base_dir``), a mapping ``{kind, nodes, options in human
+    units}`` or ``{file: PATH}``.  ``prefix`` is put before field names in
+    errors (``"--"`` for the command line, ``"hardware "`` in files).
     """
+    def label(key: str) -> str:  # a file's key, or its command-line flag
+        return prefix + (key.replace("_", "-") if prefix == "--" else key)
+
     if memory_GiB is not None and memory_GB is not None:
-        raise ConfigError(f"give {prefix}memory_GiB or {prefix}memory_GB, not both")
+        raise ConfigError(f"give {label('memory_GiB')} or {label('memory_GB')}, not both")
+    if preset is not None and not isinstance(preset, str):
+        raise ConfigError(f"{label('preset')} must be a hardware preset name, got {preset!r}")
     kwargs: dict = {}
+    if device is not None:
+        kwargs["device"] = get_device(device) if isinstance(device, str) else device
     if link_GBps is not None:
-        kwargs["link_bandwidth_bytes_per_s"] = require_positive(f"{prefix}link_GBps", link_GBps) * units.GB
-    if hop_latency_us is not None:
-        kwargs["hop_latency_s"] = require_positive(f"{prefix}hop_latency_us", hop_latency_us,
-                                                   allow_zero=True) * units.US
+        kwargs["link_bandwidth_bytes_per_s"] = require_positive(label("link_GBps"), link_GBps) * units.GB
+    if latency_us is not None:
+        kwargs["link_latency_s"] = require_positive(label("latency_us"), latency_us, allow_zero=True) * units.US
     if memory_GiB is not None:
-        kwargs["memory_bytes"] = require_positive(f"{prefix}memory_GiB", memory_GiB) * units.GiB
+        kwargs["memory_bytes"] = require_positive(label("memory_GiB"), memory_GiB) * units.GiB
     if memory_GB is not None:
-        kwargs["memory_bytes"] = require_positive(f"{prefix}memory_GB", memory_GB) * units.GB
-    if cost_mode is not None:
-        kwargs["cost_mode"] = cost_mode
-    return System(device=device, **kwargs)
+        kwargs["memory_bytes"] = require_positive(label("memory_GB"), memory_GB) * units.GB
+    if cost_model is not None:
+        kwargs["cost_model"] = cost_model
+    if topology is not None:
+        if link_GBps is not None or latency_us is not None:
+            raise ConfigError(f"{label('link_GBps')} and {label('latency_us')} set the plan-shaped torus; with "
+                              f"{label('topology')} give the links in the topology")
+        kwargs["topology"] = topology_input(topology, base_dir=base_dir, where=label("topology"))
+    if placement is not None:
+        if not isinstance(placement, (list, tuple)) or not placement:
+            raise ConfigError(f"{label('placement')} must list the topology node of every plan rank, got {placement!r}")
+        kwargs["placement"] = tuple(placement)
+    return get_hardware(preset or "paper-2019", **kwargs)
+
+
+def topology_input(value, *, base_dir: str | Path = ".", where: str = "topology") -> Topology | TopologySpec:
+    """A topology from a file path, a builder name or a ``{kind, nodes, ...}`` / ``{file}`` mapping."""
+    if isinstance(value, str):
+        path = Path(value) if Path(value).is_absolute() else Path(base_dir) / value
+        if value.endswith((".yaml", ".yml")) or path.is_file():
+            return load_topology(path)
+        return topology_spec(value)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a builder name, a file path or a mapping with 'kind' or 'file', "
+                          f"got {value!r}")
+    if "file" in value:
+        if set(value) != {"file"}:
+            raise ConfigError(f"{where}: 'file' takes no other keys")
+        return topology_input(str(value["file"]), base_dir=base_dir, where=where)
+    if "kind" not in value:
+        raise ConfigError(f"{where} needs 'kind' (a topology builder) or 'file'")
+    options = dict(value)
+    kind = options.pop("kind")
+    nodes = options.pop("nodes", None)
+    if nodes is not None:
+        nodes = require_positive_int(f"{where} nodes", nodes)
+    if not isinstance(kind, str):
+        raise ConfigError(f"{where} kind must be a topology builder name, got {kind!r}")
+    spec = topology_spec(kind, nodes, **_si_options(where, options))
+    spec.build(nodes or _smallest_size(spec))  # fail now, not mid-search, on a bad option
+    return spec
+
+
+def _smallest_size(spec: TopologySpec) -> int:
+    return int(dict(spec.options).get("local_size", 1))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,10 +190,10 @@ class SearchSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
-    """A what-if: workload, system, dataset and either plans (``single``: one ``plan:``) or a search."""
+    """A what-if: workload, hardware, dataset and either plans (``single``: one ``plan:``) or a search."""
 
     workload: WorkloadSpec
-    system: System
+    hardware: Hardware
     dataset: str | None = None
     plans: tuple[Plan, ...] = ()
     single: bool = False
@@ -162,13 +225,13 @@ def scenario_from_dict(data, *, base_dir: str | Path = ".", source: str = "scena
         raise ConfigError("workload needs a name, e.g. workload: {name: wordlm}")
     workload = WorkloadSpec(name=wl["name"], preset=wl.get("preset"), options=wl.get("set") or {})
 
-    device_name = data.get("device", "paper-v100")
-    if not isinstance(device_name, str):
+    device_name = data.get("device")
+    if device_name is not None and not isinstance(device_name, str):
         raise ConfigError(f"device must be a device name or a YAML file path, got {device_name!r}")
-    if device_name.endswith((".yaml", ".yml")) and not Path(device_name).is_absolute():
+    if device_name and device_name.endswith((".yaml", ".yml")) and not Path(device_name).is_absolute():
         device_name = str(Path(base_dir) / device_name)
-    system_keys = _check_keys("system", data.get("system") or {}, SYSTEM_KEYS)
-    system = build_system(get_device(device_name), prefix="system ", **system_keys)
+    hardware_keys = _check_keys("hardware", data.get("hardware") or {}, HARDWARE_KEYS)
+    hardware = build_hardware(device_name, prefix="hardware ", base_dir=base_dir, **hardware_keys)
 
     dataset = data.get("dataset")
     if dataset is not None and not isinstance(dataset, str):
@@ -189,7 +252,7 @@ def scenario_from_dict(data, *, base_dir: str | Path = ".", source: str = "scena
         plans = tuple(_plan(f"plans[{i}]", p) for i, p in enumerate(data["plans"]))
     else:
         search = SearchSpec.from_dict(data["search"])
-    return Scenario(workload=workload, system=system, dataset=dataset, plans=plans, single=kind == "plan",
+    return Scenario(workload=workload, hardware=hardware, dataset=dataset, plans=plans, single=kind == "plan",
                     search=search, source=source)
 
 

@@ -398,3 +398,12 @@ def check_dims(dims: dict, spec: dict[str, tuple[type, object]]) -> dict:
                 raise ConfigError(f"{name} must be a string, got {value!r}")
         out[name] = value
     return out
+
+
+def critical_path_s(graph: Graph, durations) -> float:
+    """Longest dependency chain of ``graph`` with ``durations`` (seconds per op): a lower bound on a step."""
+    finish = [0.0] * len(graph.ops)
+    for i in range(len(graph.ops)):
+        preds = graph.predecessors(i)
+        finish[i] = float(durations[i]) + (max(finish[p] for p in preds) if preds else 0.0)
+    return max(finish, default=0.0)

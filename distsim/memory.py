@@ -28,8 +28,8 @@ import pandas as pd
 
 from . import units
 from .graph import Graph, TensorKind, greedy_order
-from .parallel import split_ops
-from .plan import ResolvedPlan, gradient_of, sparse_gradients
+from .lower import Lowering
+from .plan import ResolvedPlan, gradient_of
 
 CATEGORIES = ("weights", "optimizer_state", "gradients", "activations", "inputs", "comm_buffers")
 _KIND_CATEGORY = {
@@ -39,35 +39,6 @@ _KIND_CATEGORY = {
     TensorKind.ACTIVATION: "activations",
     TensorKind.INPUT: "inputs",
 }
-
-
-def _stage_ops(graph: Graph, rp: ResolvedPlan) -> list[list[int]]:
-    split = split_ops(graph, rp)
-    piece_stages = set(rp.plan.shard_stages)
-    out: list[list[int]] = [[] for _ in rp.stages]
-    for i, op in enumerate(graph.ops):
-        if i in split:
-            for s in piece_stages:
-                out[s].append(i)
-        else:
-            out[rp.stage_of[op.layer]].append(i)
-    return out
-
-
-def sharded_tensors(graph: Graph, rp: ResolvedPlan) -> set[str]:
-    """The tensors split by rows across the pieces: the table and what its split ops keep (optimizer state)."""
-    if rp.table is None:
-        return set()
-    out = {rp.table}
-    for i in split_ops(graph, rp):
-        out.update(t for t in graph.ops[i].inputs + graph.ops[i].outputs if graph.tensors[t].kind.persistent)
-    return out
-
-
-def _scale(graph: Graph, rp: ResolvedPlan, stage: int) -> dict[str, float]:
-    """Fraction of each tensor held on ``stage`` where it is less than 1 (sharded table pieces)."""
-    f = dict(rp.pieces).get(stage, 0.0)
-    return dict.fromkeys(sharded_tensors(graph, rp), f)
 
 
 def gradient_tensors(graph: Graph) -> set[str]:
@@ -155,47 +126,24 @@ def unread_resident_bytes(graph: Graph, rp: ResolvedPlan) -> list[dict[str, floa
     return out
 
 
-def comm_buffer_bytes(graph: Graph, rp: ResolvedPlan) -> list[float]:
-    """Largest gradient-collective staging buffer per stage (0 without data parallelism)."""
-    out = [0.0] * len(rp.stages)
-    if rp.plan.data_parallel == 1:
-        return out
-    sparse = sparse_gradients(graph)
-    frac = dict(rp.pieces)
-    for grad, weight in gradient_of(graph).items():
-        nbytes = graph.tensors[grad].nbytes
-        if grad in sparse and rp.plan.sparse_gradients == "allgather":
-            if rp.table == weight and frac:
-                for s, f in frac.items():
-                    out[s] = max(out[s], 2 * nbytes * f)
-                continue
-            need = 2 * nbytes
-        elif grad in sparse:
-            need = graph.tensors[weight].nbytes
-        else:
-            need = nbytes
-        if rp.plan.comm_buffer == "chunked" and not (grad in sparse and rp.plan.sparse_gradients == "allgather"):
-            need = 2 * need / rp.plan.data_parallel
-        producer = graph.producer(grad)
-        s = rp.stage_of[producer.layer]
-        out[s] = max(out[s], need)
-    return out
-
-
-def memory_check(graph: Graph, rp: ResolvedPlan, capacity_bytes: float) -> pd.DataFrame:
+def memory_check(lowering: Lowering, capacity_bytes: float) -> pd.DataFrame:
     """One row per accelerator of a worker: peak GiB by category, capacity and whether it fits.
+
+    ``lowering`` (:func:`distsim.lower.lower`) says which ops and tensor
+    pieces each stage holds and the staging buffer of each gradient collective.
 
     Columns: ``stage``, ``layers``, one ``<category>_gib`` per category,
     ``total_gib``, ``capacity_gib``, ``fits``, ``excess_gib`` (0 when it fits)
     and ``largest`` (the category that fills it most).
     """
-    per_stage = _stage_ops(graph, rp)
-    buffers = comm_buffer_bytes(graph, rp)
+    graph, rp = lowering.graph, lowering.resolved
+    buffers = lowering.buffer_bytes()
     grads = gradient_tensors(graph)
     unread = unread_resident_bytes(graph, rp)
     rows = []
-    for s, ops in enumerate(per_stage):
-        scale = _scale(graph, rp, s)
+    for s, ops in enumerate(lowering.stage_ops):
+        ops = list(ops)
+        scale = lowering.scale(s)
         best = None
         for order in (ops, greedy_order(graph, ops)):
             peak, cats = stage_peak(graph, ops, scale, order, grads)

@@ -1,13 +1,15 @@
 """One training step of a :class:`~distsim.plan.Plan` as simulator tasks.
 
-Placement
-    Data-parallel worker ``w``'s stage ``s`` runs on topology node
-    ``w * stages + s`` (:func:`plan_topology` builds the default: a 2-D torus
-    ``data_parallel x stages``, so each stage's data-parallel ring and each
-    worker's chain of stages use direct links).  All workers are identical,
-    so only worker 0's streams are simulated; each gradient collective still
-    runs over the stage's whole data-parallel column (see
-    :mod:`distsim.dataparallel` for why this is exact).
+Input
+    A :class:`~distsim.lower.Lowering` (which op runs on which stage, which
+    gradients go to which collective), seconds per op, a topology and the
+    placement of plan ranks on its nodes (rank ``w * stages + s`` is worker
+    ``w``'s stage ``s``; :meth:`distsim.hardware.Hardware.placement` gives the
+    default).  All workers are identical, so only worker 0's streams are
+    simulated; each gradient collective still runs over the stage's whole
+    data-parallel ring.  Worker 0's collectives are serialised on one stream,
+    so no two of them share links at once and the representative worker's
+    step equals simulating every worker.
 
 Layer parallelism
     Each op runs on the stage of its layer.  A tensor needed on another stage
@@ -25,46 +27,26 @@ Embedding sharding
     of the op's time; its inputs are sent there (``f_k`` of their bytes: the
     rows it owns) and its outputs sent to the consumers' stages.
 
-Gradients (synchronous SGD, one collective per gradient tensor)
-    Dense gradients are all-reduced over the stage's column; sparse ones
-    (:func:`distsim.plan.sparse_gradients`) are all-gathered -- each worker
-    contributes its rows -- or all-reduced as dense tensors
-    (``plan.sparse_gradients``).  With sharding each piece is all-gathered
-    over its own stage's column.  ``plan.overlap`` puts the collectives on a
-    ``comm`` stream beside compute; otherwise they block the compute stream.
+Gradients (synchronous SGD)
+    Each of the lowering's gradient collectives starts when the last of its
+    gradients is ready (on the stage that holds them); the ops reading a
+    gradient wait for its collective.  ``plan.overlap`` puts the collectives
+    on a ``comm`` stream beside compute; otherwise they block the compute
+    stream.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Hashable, Sequence
 
 import numpy as np
 
 from .errors import ConfigError
 from .graph import Graph
-from .plan import ResolvedPlan, gradient_of, sparse_gradients
+from .lower import Lowering
 from .result import Result
 from .simulator import Simulator
-from .topology import DEFAULT_BANDWIDTH_BYTES_PER_S, DEFAULT_LATENCY_S, Topology, build_topology
-
-
-def plan_topology(data_parallel: int, stages: int, *, bandwidth_bytes_per_s: float = DEFAULT_BANDWIDTH_BYTES_PER_S,
-                  latency_s: float = DEFAULT_LATENCY_S) -> Topology:
-    """The default interconnect of a plan: a ``data_parallel x stages`` 2-D torus of alpha-beta links."""
-    n = data_parallel * stages
-    return build_topology("torus2d", n, dims=(data_parallel, stages), bandwidth_bytes_per_s=bandwidth_bytes_per_s,
-                          latency_s=latency_s)
-
-
-def node_of(worker: int, stage: int, stages: int) -> int:
-    return worker * stages + stage
-
-
-def split_ops(graph: Graph, rp: ResolvedPlan) -> set[int]:
-    """Indices of the ops split across the table's row pieces."""
-    if rp.table is None:
-        return set()
-    return {i for i, op in enumerate(graph.ops) if op.layer == rp.plan.shard_layer and rp.table in op.inputs}
+from .topology import Topology
 
 
 def sequence_streams(graph: Graph) -> dict[int, str]:
@@ -133,126 +115,154 @@ def wavefront_order(graph: Graph, streams: dict[int, str]) -> list[int]:
     return order
 
 
-def simulate_plan(graph: Graph, rp: ResolvedPlan, durations: Sequence[float], topology: Topology | None = None, *,
-                  mode: str = "auto") -> Result:
-    """Simulate one step of plan ``rp`` (resolved against ``graph``, one worker's sub-batch).
+def simulate_plan(lowering: Lowering, durations: Sequence[float], topology: Topology | None = None, *,
+                  nodes: Sequence[Hashable] | None = None, mode: str = "auto", all_workers: bool = False) -> Result:
+    """Simulate one step of a lowered plan (one worker's sub-batch on each worker).
 
-    ``durations`` are seconds per op (e.g. ``costmodel.op_times_s``).  Returns
-    the engine's :class:`~distsim.result.Result`.
+    Parameters
+    ----------
+    lowering : Lowering
+        From :func:`distsim.lower.lower`.
+    durations : sequence of float
+        Seconds per op of ``lowering.graph`` (e.g. from a cost model).
+    topology : Topology, optional
+        Needed when the plan has more than one accelerator.
+    nodes : sequence, optional
+        Topology node of each plan rank ``w * stages + s`` (default: the
+        topology's accelerators in order).
+    mode : str
+        Collective simulation mode (see :mod:`distsim.collectives`).
+    all_workers : bool
+        Simulate every data-parallel worker's streams, not only worker 0's
+        (the same step, since workers are identical; for checking that).
     """
+    graph, rp = lowering.graph, lowering.resolved
     plan = rp.plan
     durations = np.asarray(durations, dtype=float)
     if durations.shape != (len(graph.ops),):
         raise ConfigError(f"durations has {durations.size} entries; graph {graph.name!r} has {len(graph.ops)} ops")
-    S, dp = len(rp.stages), plan.data_parallel
-    if topology is None and (S > 1 or dp > 1):
-        topology = plan_topology(dp, S)
-    if topology is not None and len(topology.endpoints) < dp * S:
-        raise ConfigError(f"topology {topology.name} has {len(topology.endpoints)} accelerators; "
+    S, dp = lowering.stages, plan.data_parallel
+    if topology is None and S * dp > 1:
+        raise ConfigError(f"a plan of {S * dp} accelerators needs a topology")
+    if nodes is None:
+        nodes = topology.endpoints if topology is not None else [0]
+    if len(nodes) < dp * S:
+        raise ConfigError(f"topology {topology.name if topology else ''} has {len(nodes)} accelerators; "
                           f"the plan needs {dp * S}")
-    nodes = topology.endpoints if topology is not None else [0]
-
-    def node(stage: int):
-        return nodes[node_of(0, stage, S)]
+    workers = range(dp if all_workers else 1)
 
     def column(stage: int) -> list:
-        return [nodes[node_of(w, stage, S)] for w in range(dp)]
+        return [nodes[w * S + stage] for w in range(dp)]
 
-    split = split_ops(graph, rp)
+    split = lowering.split
     pieces = [(s, f) for s, f in rp.pieces if f > 0]
-    grads = gradient_of(graph) if dp > 1 else {}
-    sparse = sparse_gradients(graph)
-    stage_of_op = [rp.stage_of[op.layer] for op in graph.ops]
-
-    sim = Simulator(topology)
-    # where a tensor is (being) produced: list of (stage, task id, fraction of its bytes)
-    made: dict[str, list[tuple[int, int, float]]] = {}
-    arrived: dict[tuple[str, int, float], list[int]] = {}  # (tensor, stage, fraction) -> task ids
-    last_in_phase: dict[tuple[int, str], int] = {}  # (stage, phase) -> last compute task (layerwise)
+    collectives = lowering.collectives
+    waiting = [len(c.tensors) * len(workers) for c in collectives]  # gradients each collective waits for
+    collective_deps: list[list[int]] = [[] for _ in collectives]
+    collective_task: dict[int, int] = {}
+    stage_of_op = lowering.op_stage
     comm_stream = "comm" if plan.overlap else "compute"
-
-    def ready_on(tensor: str, stage: int, fraction: float = 1.0) -> list[int]:
-        """Task ids after which ``fraction`` of ``tensor`` is on ``stage`` (sending it if needed)."""
-        if tensor not in made:
-            return []  # resident (weights, inputs): already everywhere it is used
-        key = (tensor, stage, fraction)
-        if key in arrived:
-            return arrived[key]
-        out = []
-        nbytes = graph.tensors[tensor].nbytes
-        for src, tid, share in made[tensor]:
-            if src == stage:
-                out.append(tid)
-                continue
-            deps = [tid]
-            if plan.schedule == "layerwise":
-                phase = graph.producer(tensor).phase.value
-                deps.append(last_in_phase.get((src, phase), tid))
-            size = nbytes * (share if share < 1.0 else fraction)  # a piece sends its rows; a whole tensor what is asked
-            if size > 0:
-                out.append(sim.add_send(f"send:{tensor}:{src}->{stage}", node(src), node(stage), size, deps=deps,
-                                        layer=graph.tensors[tensor].layer, phase="send"))
-            else:
-                out.append(tid)
-        arrived[key] = out
-        return out
-
-    collective_for: dict[tuple[str, int], int] = {}  # (gradient, stage) -> collective task
-
-    def communicate(grad: str, stage: int, share: float, deps: list[int]) -> None:
-        t = graph.tensors[grad]
-        is_sparse = grad in sparse and plan.sparse_gradients == "allgather"
-        op = "allgather" if is_sparse else "allreduce"
-        nbytes = t.nbytes * share * (dp if is_sparse else 1)
-        if grad in sparse and not is_sparse:
-            nbytes = graph.tensors[sparse[grad]].nbytes * share  # all-reduced as the dense table
-        tid = sim.add_collective(f"{op}:{grad}" + (f"@{stage}" if pieces else ""), op, nbytes,
-                                 participants=column(stage), algorithm=plan.allreduce, devices=[node(stage)],
-                                 deps=deps, stream=comm_stream, mode=mode, layer=t.layer, phase="bwd")
-        collective_for[(grad, stage)] = tid
-
     streams = sequence_streams(graph) if plan.schedule == "wavefront" and S > 1 else {}
     scatters = {graph.producer_index(graph.ops[r].inputs[0]) for r in streams}
     order = wavefront_order(graph, streams) if streams else range(len(graph.ops))
-    for i in order:
-        op = graph.ops[i]
-        phase = op.phase.value
-        if i in split:
-            for stage, f in pieces:
-                deps = []
-                for t in op.inputs:
-                    if (t, stage) in collective_for:
-                        deps.append(collective_for[(t, stage)])
-                    else:
-                        deps += ready_on(t, stage, f)
-                tid = sim.add_compute(node(stage), f"{op.name}[{stage}]", float(durations[i]) * f, deps=deps,
-                                      layer=op.layer, phase=phase)
-                last_in_phase[(stage, phase)] = tid
-                for t in op.outputs:
-                    made.setdefault(t, []).append((stage, tid, f))
-            continue
-        stage = stage_of_op[i]
-        deps = []
-        for t in op.inputs:
-            if i in streams:  # wavefront: wait for this step's element only
-                deps += ready_on(streams[i], stage)
-            elif i in scatters and graph.producer(t) is not None and rp.stage_of[graph.producer(t).layer] != stage:
-                pass  # wavefront: the elements arrive one by one (the reads wait for them)
-            elif (t, stage) in collective_for:
-                deps.append(collective_for[(t, stage)])
-            else:
-                deps += ready_on(t, stage)
-        tid = sim.add_compute(node(stage), op.name, float(durations[i]), deps=deps, layer=op.layer, phase=phase)
-        last_in_phase[(stage, phase)] = tid
-        for t in op.outputs:
-            made[t] = [(stage, tid, 1.0)]
-            if t not in grads:
-                continue
-            weight = grads[t]
-            if rp.table is not None and weight == rp.table:
-                for piece_stage, f in pieces:
-                    communicate(t, piece_stage, f, ready_on(t, piece_stage, f))
-            else:
-                communicate(t, stage, 1.0, [tid])
-    return sim.run()
+    sim = Simulator(topology)
 
+    def gradient_ready(grad: str, stage: int, deps: list[int]) -> None:
+        """``grad`` is ready on ``stage`` after ``deps``: start its collective once all its gradients are."""
+        k = lowering.collective_of[(grad, stage)]
+        collective_deps[k] += deps
+        waiting[k] -= 1
+        if waiting[k] == 0:
+            c = collectives[k]
+            collective_task[k] = sim.add_collective(
+                c.name, c.op, c.nbytes, participants=column(c.stage), algorithm=plan.allreduce,
+                devices=[nodes[w * S + c.stage] for w in workers], deps=collective_deps[k], stream=comm_stream,
+                mode=mode, layer=c.layer, phase="bwd")
+
+    def after_collective(tensor: str, stage: int) -> int | None:
+        k = lowering.collective_of.get((tensor, stage))
+        if k is None:
+            return None
+        assert k in collective_task, f"{tensor} is read before its collective {collectives[k].name} can start"
+        return collective_task[k]
+
+    class Worker:
+        """One worker's streams: where its tensors are and what it has sent."""
+
+        def __init__(self, w: int):
+            self.base = w * S
+            # where a tensor is (being) produced: list of (stage, task id, fraction of its bytes)
+            self.made: dict[str, list[tuple[int, int, float]]] = {}
+            self.arrived: dict[tuple[str, int, float], list[int]] = {}  # (tensor, stage, fraction) -> task ids
+            self.last_in_phase: dict[tuple[int, str], int] = {}  # (stage, phase) -> last compute task (layerwise)
+
+        def node(self, stage: int):
+            return nodes[self.base + stage]
+
+        def ready_on(self, tensor: str, stage: int, fraction: float = 1.0) -> list[int]:
+            """Task ids after which ``fraction`` of ``tensor`` is on ``stage`` (sending it if needed)."""
+            if tensor not in self.made:
+                return []  # resident (weights, inputs): already everywhere it is used
+            key = (tensor, stage, fraction)
+            if key in self.arrived:
+                return self.arrived[key]
+            out = []
+            nbytes = graph.tensors[tensor].nbytes
+            for src, tid, share in self.made[tensor]:
+                if src == stage:
+                    out.append(tid)
+                    continue
+                deps = [tid]
+                if plan.schedule == "layerwise":
+                    phase = graph.producer(tensor).phase.value
+                    deps.append(self.last_in_phase.get((src, phase), tid))
+                size = nbytes * (share if share < 1.0 else fraction)  # a piece sends its rows; a whole tensor what is asked
+                if size > 0:
+                    out.append(sim.add_send(f"send:{tensor}:{src}->{stage}", self.node(src), self.node(stage), size,
+                                            deps=deps, layer=graph.tensors[tensor].layer, phase="send"))
+                else:
+                    out.append(tid)
+            self.arrived[key] = out
+            return out
+
+        def add(self, i: int) -> None:
+            op = graph.ops[i]
+            phase = op.phase.value
+            if i in split:
+                for stage, f in pieces:
+                    deps = []
+                    for t in op.inputs:
+                        task = after_collective(t, stage)
+                        deps += [task] if task is not None else self.ready_on(t, stage, f)
+                    tid = sim.add_compute(self.node(stage), f"{op.name}[{stage}]", float(durations[i]) * f,
+                                          deps=deps, layer=op.layer, phase=phase)
+                    self.last_in_phase[(stage, phase)] = tid
+                    for t in op.outputs:
+                        self.made.setdefault(t, []).append((stage, tid, f))
+                return
+            stage = stage_of_op[i]
+            deps = []
+            for t in op.inputs:
+                if i in streams:  # wavefront: wait for this step's element only
+                    deps += self.ready_on(streams[i], stage)
+                elif i in scatters and graph.producer(t) is not None and rp.stage_of[graph.producer(t).layer] != stage:
+                    pass  # wavefront: the elements arrive one by one (the reads wait for them)
+                else:
+                    task = after_collective(t, stage)
+                    deps += [task] if task is not None else self.ready_on(t, stage)
+            tid = sim.add_compute(self.node(stage), op.name, float(durations[i]), deps=deps, layer=op.layer,
+                                  phase=phase)
+            self.last_in_phase[(stage, phase)] = tid
+            for t in op.outputs:
+                self.made[t] = [(stage, tid, 1.0)]
+                if t in lowering.piece_gradients:
+                    for piece_stage, f in pieces:
+                        gradient_ready(t, piece_stage, self.ready_on(t, piece_stage, f))
+                elif (t, stage) in lowering.collective_of:
+                    gradient_ready(t, stage, [tid])
+
+    replicas = [Worker(w) for w in workers]
+    for i in order:
+        for worker in replicas:
+            worker.add(i)
+    return sim.run()

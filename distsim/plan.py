@@ -30,6 +30,10 @@ SCHEDULES = ("wavefront", "layerwise")
 SPARSE_GRADIENT_MODES = ("allgather", "allreduce")
 #: Staging memory of a gradient collective: the whole tensor, or the ring's chunks.
 COMM_BUFFERS = ("tensor", "chunked")
+#: How dense gradients are grouped into collectives (see :mod:`distsim.lower`).
+GRADIENT_GROUPINGS = ("per_tensor", "per_layer", "bucket")
+#: PyTorch DDP's default bucket size (``bucket_cap_mb=25``, which DDP reads as MiB).
+DEFAULT_BUCKET_MIB = 25.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +76,14 @@ class Plan:
         Memory a gradient all-reduce stages: a copy of the whole tensor (a
         fusion buffer, the paper's accounting) or only the two ring chunks in
         flight (``2 x nbytes / workers``).
+    gradient_grouping : {"per_tensor", "per_layer", "bucket"}
+        Dense gradients per collective: one each (Horovod with fusion off,
+        the paper's accounting), one per layer (all of a layer's gradients
+        once the last is ready), or fixed-size buckets filled in the order
+        the gradients are produced (PyTorch DDP).  Sparse gradients that are
+        all-gathered always travel alone.
+    bucket_MiB : float
+        Bucket size for ``gradient_grouping="bucket"`` (MiB; DDP's default 25).
     batch : int, optional
         The global batch, if the user wants it checked: it must equal
         ``subbatch x data_parallel``.
@@ -88,6 +100,8 @@ class Plan:
     sparse_gradients: str = "allgather"
     fuse_accumulation: bool = False
     comm_buffer: str = "tensor"
+    gradient_grouping: str = "per_tensor"
+    bucket_MiB: float = DEFAULT_BUCKET_MIB
     batch: int | None = None
 
     def __post_init__(self):
@@ -126,6 +140,10 @@ class Plan:
                 raise ConfigError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.comm_buffer not in COMM_BUFFERS:
             raise ConfigError(f"comm_buffer must be one of {', '.join(COMM_BUFFERS)}, got {self.comm_buffer!r}")
+        if self.gradient_grouping not in GRADIENT_GROUPINGS:
+            raise ConfigError(f"gradient_grouping must be one of {', '.join(GRADIENT_GROUPINGS)}, "
+                              f"got {self.gradient_grouping!r}")
+        require_positive("bucket_MiB", self.bucket_MiB)
         if self.batch is not None:
             require_positive_int("batch", self.batch)
             if self.batch % self.data_parallel:
@@ -192,6 +210,8 @@ class Plan:
             text += " fused-acc"
         if self.comm_buffer != "tensor" and self.data_parallel > 1:
             text += f" {self.comm_buffer}-buffers"
+        if self.gradient_grouping != "per_tensor" and self.data_parallel > 1:
+            text += " " + (f"bucket{self.bucket_MiB:g}MiB" if self.gradient_grouping == "bucket" else "per-layer")
         if self.overlap:
             text += " overlap"
         return text

@@ -70,7 +70,6 @@ class Result:
     compute_streams: tuple[str, ...] = ("compute",)
     link_spans: list = field(default_factory=list, repr=False)
     modes: dict = field(default_factory=dict)  # collective task name -> "exact" | "symmetric"
-    critical_path_s: float | None = None  # set by helpers that know the compute graph
 
     # ---- derived ----------------------------------------------------------
     def breakdown(self) -> pd.DataFrame:

@@ -47,7 +47,8 @@ import pandas as pd
 
 from .datasets import Dataset
 from .errors import ConfigError, require_positive, require_positive_int
-from .evaluate import PlanEvaluation, System, dataset_for, evaluate_plan, paper_system
+from .evaluate import PlanEvaluation, dataset_for, evaluate_plan
+from .hardware import Hardware, paper_hardware
 from .graph import Graph
 from .plan import COMM_BUFFERS, SCHEDULES, Plan, sparse_gradients
 from .transforms import fuse_gradient_accumulation
@@ -61,7 +62,7 @@ DEFAULT_DATA_PARALLEL = tuple(2**i for i in range(13))
 #: Columns of :func:`search_plans`' table (also those of an empty result).
 COLUMNS = (
     "plan", "data_parallel", "stages", "embedding_shards", "schedule", "accelerators", "batch", "step_s",
-    "gradient_comm_s", "days_per_epoch", "utilization", "memory_gb", "max_memory_gb", "fits", "shard_fractions",
+    "gradient_comm_s", "days_per_epoch", "utilization", "memory_gib", "max_memory_gib", "fits", "shard_fractions",
     "stage_layers", "shard_stages", "fuse_accumulation", "comm_buffer", "pareto",
 )
 
@@ -206,7 +207,7 @@ def _check_degrees(data_parallel) -> tuple[int, ...]:
     return tuple(sorted(set(degrees)))
 
 
-def search_plans(graph: Graph, system: System | None = None, *, data_parallel: Sequence[int] = DEFAULT_DATA_PARALLEL,
+def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_parallel: Sequence[int] = DEFAULT_DATA_PARALLEL,
                  target_days: float | None = None, dataset: str | Dataset | None = None,
                  max_accelerators: int | None = None, options: SearchOptions | None = None) -> pd.DataFrame:
     """Every plan of the grid (:func:`candidate_plans`) that fits in memory, simulated, with its Pareto flag.
@@ -215,8 +216,8 @@ def search_plans(graph: Graph, system: System | None = None, *, data_parallel: S
     ----------
     graph : Graph
         One worker's sub-batch step; the global batch is ``subbatch x data_parallel``.
-    system : System, optional
-        Accelerator, links and memory capacity (default :func:`paper_system`).
+    hardware : Hardware, optional
+        Accelerator, topology, memory capacity and cost model (default: the ``paper-2019`` preset).
     data_parallel : sequence of int
         Data-parallel degrees to try.
     target_days : float, optional
@@ -242,7 +243,7 @@ def search_plans(graph: Graph, system: System | None = None, *, data_parallel: S
         checked -- and ``failures``, the memory-check lines).
     """
     start = time.perf_counter()
-    system = system or paper_system()
+    hardware = hardware or paper_hardware()
     options = options or SearchOptions()
     degrees = _check_degrees(data_parallel)
     if target_days is not None:
@@ -255,7 +256,7 @@ def search_plans(graph: Graph, system: System | None = None, *, data_parallel: S
     for plan in plans:
         groups.setdefault((plan.stages, plan.shard_stages, plan.fuse_accumulation), []).append(plan)
 
-    state = _SearchState(graph, system, dataset)
+    state = _SearchState(graph, hardware, dataset)
     from tqdm import tqdm
 
     with tqdm(total=len(plans), desc="plans", unit="plan", leave=False,
@@ -265,7 +266,7 @@ def search_plans(graph: Graph, system: System | None = None, *, data_parallel: S
             bar.update(len(members))
 
     df = pd.DataFrame(state.rows, columns=[c for c in COLUMNS if c != "pareto"])
-    df = df.sort_values(["accelerators", "days_per_epoch", "utilization", "max_memory_gb", "plan"],
+    df = df.sort_values(["accelerators", "days_per_epoch", "utilization", "max_memory_gib", "plan"],
                         ascending=[True, True, False, True, True], kind="mergesort").reset_index(drop=True)
     df["pareto"] = pareto_mask(df)
     if target_days is not None:
@@ -279,8 +280,8 @@ def search_plans(graph: Graph, system: System | None = None, *, data_parallel: S
 class _SearchState:
     """Memory checks and simulations of one search (see the module doc for the two pruning rules)."""
 
-    def __init__(self, graph: Graph, system: System, dataset: Dataset):
-        self.graph, self.system, self.dataset = graph, system, dataset
+    def __init__(self, graph: Graph, hardware: Hardware, dataset: Dataset):
+        self.graph, self.hardware, self.dataset = graph, hardware, dataset
         self.rows: list[dict] = []
         self.memory_checks = 0
         self.simulated = 0
@@ -288,7 +289,7 @@ class _SearchState:
 
     def fits(self, plan: Plan) -> bool:
         self.memory_checks += 1
-        ev = evaluate_plan(self.graph, plan, self.system, dataset=self.dataset, simulate=False)
+        ev = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset, simulate=False)
         if not ev.fits:
             excess = float(ev.memory["excess_gib"].max())
             if self.closest_misfit is None or excess < self.closest_misfit["excess_gib"]:
@@ -327,7 +328,7 @@ class _SearchState:
         fractions has the same simulated step.
         """
         if twin is not None:
-            ev = evaluate_plan(self.graph, plan, self.system, dataset=self.dataset, simulate=False)
+            ev = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset, simulate=False)
             if ev.resolved.fractions == twin.resolved.fractions:
                 ev = replace(ev, result=twin.result)
             else:
@@ -335,7 +336,7 @@ class _SearchState:
         else:
             ev = None
         if ev is None:
-            ev = evaluate_plan(self.graph, plan, self.system, dataset=self.dataset)
+            ev = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset)
             self.simulated += 1
         if ev.fits:  # always, unless the pruning rules were wrong: never report a plan that does not fit
             self.rows.append(ev.summary() | {

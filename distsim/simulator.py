@@ -21,9 +21,10 @@ put collectives on a ``"comm"`` stream (overlap) or on the ``"compute"``
 stream (no overlap).  A collective with no device is started as soon as its
 dependencies are done.
 
-:func:`distsim.dataparallel.simulate_data_parallel_step` builds the tasks of
-one data-parallel training step from a :class:`~distsim.graph.Graph`; the
-planner can build pipeline and layer-parallel steps the same way.
+:func:`distsim.parallel.simulate_plan` builds the tasks of one training step
+of any plan (data, layer and embedding-shard parallel) from a
+:class:`~distsim.lower.Lowering`; it is the only path from a graph to a
+simulated step.
 
 No deadlock: every stream lists its tasks in id order and dependencies point
 to lower ids, so the unfinished task with the lowest id can always start.
@@ -248,10 +249,4 @@ def simulate_collective(op: str, nbytes: float, topology: Topology, *, algorithm
     return sim.run()
 
 
-def simulate_data_parallel_step(graph, topology=None, **kwargs) -> Result:
-    """One data-parallel training step; see :func:`distsim.dataparallel.simulate_data_parallel_step`."""
-    from .dataparallel import simulate_data_parallel_step as impl
-
-    return impl(graph, topology, **kwargs)
-
-__all__ = ["Simulator", "Task", "simulate_collective", "simulate_data_parallel_step"]
+__all__ = ["Simulator", "Task", "simulate_collective"]

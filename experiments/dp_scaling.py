@@ -4,7 +4,7 @@ The case-study LSTM-p graph (``workloads.wordlm.PRESETS["case-study"]``, one
 worker's subbatch of 128) runs as ``Plan(data_parallel=N)`` -- one stage per
 worker, synchronous SGD with a ring all-reduce per dense gradient and an
 all-gather of the embedding's sparse rows -- on the paper's system
-(:func:`distsim.evaluate.paper_system`: Table 4 accelerator, 56 GB/s links,
+(:func:`distsim.hardware.paper_hardware`: Table 4 accelerator, 56 GB/s links,
 the calibrated per-hop latency).  ``N`` sweeps 1, 2, 4, ..., 32768; the global
 batch is ``128 N``.  Days per epoch fall while utilization declines, as in the
 paper's Figure 12; Table 5's two data-parallel rows are the reference points.
@@ -25,7 +25,8 @@ import pandas as pd
 
 from distsim import units
 from distsim.costmodel import utilization
-from distsim.evaluate import evaluate_plan, paper_system
+from distsim.evaluate import evaluate_plan
+from distsim.hardware import paper_hardware
 from distsim.plan import Plan, gradient_of, sparse_gradients
 from distsim.workload import build_workload
 from distsim.workloads.wordlm import PRESETS
@@ -37,7 +38,7 @@ PAPER_POINTS = ((512, 11.1, 0.38), (1024, 6.2, 0.34))
 PAPER_BASELINE_UTILIZATION = 0.46
 
 
-def marginal_comm_s_per_worker(graph, system) -> float:
+def marginal_comm_s_per_worker(graph, hardware) -> float:
     """Limit of (gradient communication per step) / workers as workers grow (seconds).
 
     Ring all-reduce of a dense gradient: ``2(N-1)(a + S/(N B))`` -> ``2a`` per
@@ -45,7 +46,7 @@ def marginal_comm_s_per_worker(graph, system) -> float:
     all): ``(N-1)(a + S/B)`` -> ``a + S/B`` per worker.  Since steps per epoch
     fall as ``1/N``, days per epoch approach ``samples/subbatch x`` this.
     """
-    a, bw = system.hop_latency_s, system.link_bandwidth_bytes_per_s
+    a, bw = hardware.link_latency_s, hardware.link_bandwidth_bytes_per_s
     sparse = sparse_gradients(graph)
     total = 0.0
     for grad in gradient_of(graph):
@@ -58,20 +59,20 @@ def marginal_comm_s_per_worker(graph, system) -> float:
 
 def run(quick: bool = False) -> pd.DataFrame:
     graph = build_workload("wordlm", **PRESETS["case-study"])
-    system = paper_system()
-    device = system.device
-    base = evaluate_plan(graph, Plan(), system)
+    hardware = paper_hardware()
+    device = hardware.device
+    base = evaluate_plan(graph, Plan(), hardware)
     paper_step_s = graph.flops / (PAPER_BASELINE_UTILIZATION * device.flop_per_s)
     rows = []
     for n in QUICK_WORKERS if quick else WORKERS:
-        ev = evaluate_plan(graph, Plan(data_parallel=n), system)
+        ev = evaluate_plan(graph, Plan(data_parallel=n), hardware)
         s = ev.summary()
         comm = ev.step_s - base.step_s  # gradient exchange on the compute stream
         paper_like = paper_step_s + comm
         rows.append(dict(
             workers=n, accelerators=s["accelerators"], batch=s["batch"], step_s=s["step_s"],
             gradient_comm_s=s["gradient_comm_s"], days_per_epoch=s["days_per_epoch"],
-            utilization=s["utilization"], max_memory_gb=s["max_memory_gb"],
+            utilization=s["utilization"], max_memory_gib=s["max_memory_gib"],
             step_s_paper_baseline=paper_like,
             days_per_epoch_paper_baseline=units.to_days(ev.steps_per_epoch * paper_like),
             utilization_paper_baseline=utilization(graph.flops * n, device, paper_like, n),
@@ -79,13 +80,13 @@ def run(quick: bool = False) -> pd.DataFrame:
     df = pd.DataFrame(rows)
 
     subbatch = graph.dims["batch"]
-    per_worker = marginal_comm_s_per_worker(graph, system)
+    per_worker = marginal_comm_s_per_worker(graph, hardware)
     sparse_bytes = sum(graph.tensors[g].nbytes for g in sparse_gradients(graph))
     floor_days = units.to_days(base.steps_per_epoch * per_worker)
     notes = [
         f"Days/epoch fall and utilization declines as workers grow (Figure 12): each worker keeps subbatch "
         f"{subbatch}, so steps per epoch fall as 1/N while the gradient exchange grows with N.",
-        f"Ring all-reduce costs 2(N-1) hops of {system.hop_latency_s * 1e6:.0f} us per dense gradient and the "
+        f"Ring all-reduce costs 2(N-1) hops of {hardware.link_latency_s * 1e6:.0f} us per dense gradient and the "
         f"embedding's sparse rows ({sparse_bytes / units.MB:.0f} MB per worker) are all-gathered, so step time "
         f"grows ~ {per_worker * 1e3:.2f} ms per worker and days/epoch approach a floor of {floor_days:.2f} days "
         f"(samples/subbatch x that).",
@@ -102,7 +103,7 @@ def run(quick: bool = False) -> pd.DataFrame:
                 f"{n} workers: paper {days} days, {util:.0%}; ours {r.days_per_epoch:.1f} days, "
                 f"{r.utilization:.0%}; on the paper's baseline {r.days_per_epoch_paper_baseline:.1f} days, "
                 f"{r.utilization_paper_baseline:.0%}.")
-    notes.append("HOP_LATENCY_S (distsim/evaluate.py) was fitted to Table 5's 512 -> 1024 utilization drop, so the "
+    notes.append("HOP_LATENCY_S (distsim/hardware.py) was fitted to Table 5's 512 -> 1024 utilization drop, so the "
                  "match at those two points on the paper's baseline is by construction; the rest of the curve "
                  "is a prediction.")
     if quick:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from distsim.evaluate import paper_system
+from distsim.hardware import paper_hardware
 from distsim.search import SearchOptions, best_plan, search_plans
 from distsim.workload import build_workload
 from distsim.workloads.wordlm import PRESETS
@@ -29,9 +29,9 @@ def run(quick: bool = False) -> pd.DataFrame:
     graph = build_workload("wordlm", **PRESETS["case-study"])
     if quick:
         options = SearchOptions(fuse_accumulation=(True,), comm_buffer=("chunked",), progress=False)
-        df = search_plans(graph, paper_system(), data_parallel=(512,), target_days=TARGET_DAYS, options=options)
+        df = search_plans(graph, paper_hardware(), data_parallel=(512,), target_days=TARGET_DAYS, options=options)
     else:
-        df = search_plans(graph, paper_system(), target_days=TARGET_DAYS)
+        df = search_plans(graph, paper_hardware(), target_days=TARGET_DAYS)
     best = best_plan(df, TARGET_DAYS)
     df.attrs["notes"] = [
         f"{df.attrs['candidates']} candidate plans, {len(df)} fit in 32 GiB; search took {df.attrs['elapsed_s']:.1f} s",

@@ -2,7 +2,7 @@
 
 Every row is computed from the case-study LSTM-p graph (Catamount's LSTM-p
 dimensions) on the Table 4 accelerator (``paper-v100``) with one set of
-constants (``distsim.evaluate.paper_system``):
+constants (``distsim.hardware.paper_hardware``):
 
 1. graph-level roofline time, one accelerator;
 2. cache-aware per-op time (6 MB L2, tiled matmul re-streaming), one accelerator;
@@ -29,7 +29,8 @@ import pandas as pd
 from distsim import units
 from distsim.costmodel import op_times_s, roofline_step_s, utilization
 from distsim.datasets import WORDLM_TARGET
-from distsim.evaluate import HOP_LATENCY_S, evaluate_plan, paper_system
+from distsim.evaluate import evaluate_plan
+from distsim.hardware import HOP_LATENCY_S, paper_hardware
 from distsim.plan import Plan
 from distsim.workload import build_workload
 from distsim.workloads.wordlm import PRESETS
@@ -38,17 +39,17 @@ STAGES = (("embedding",), ("lstm0",), ("lstm1",), ("output", "step"))
 
 # Table 5 as printed (memory in GiB); row 2's days are the text's 4671, see TYPO_NOTE.
 PAPER = [
-    dict(stage="Best-case (Roofline) baseline", accelerators=1, batch=128, memory_gb=[113.8], l2_cache_mb=None,
+    dict(stage="Best-case (Roofline) baseline", accelerators=1, batch=128, memory_gib=[113.8], l2_cache_mb=None,
          days_per_epoch=2707, utilization=0.80),
-    dict(stage="Cache-hierarchy-aware baseline", accelerators=1, batch=128, memory_gb=[113.8], l2_cache_mb=6,
+    dict(stage="Cache-hierarchy-aware baseline", accelerators=1, batch=128, memory_gib=[113.8], l2_cache_mb=6,
          days_per_epoch=4671, utilization=0.46),
-    dict(stage="w/ data parallelism (option 1)", accelerators=1024, batch=131072, memory_gb=[125.7], l2_cache_mb=6,
+    dict(stage="w/ data parallelism (option 1)", accelerators=1024, batch=131072, memory_gib=[125.7], l2_cache_mb=6,
          days_per_epoch=6.2, utilization=0.34),
-    dict(stage="w/ data parallelism (option 2)", accelerators=512, batch=65536, memory_gb=[125.7], l2_cache_mb=6,
+    dict(stage="w/ data parallelism (option 2)", accelerators=512, batch=65536, memory_gib=[125.7], l2_cache_mb=6,
          days_per_epoch=11.1, utilization=0.38),
-    dict(stage="+ layer parallelism (4x)", accelerators=2048, batch=65536, memory_gb=[60, 17, 17, 32], l2_cache_mb=6,
+    dict(stage="+ layer parallelism (4x)", accelerators=2048, batch=65536, memory_gib=[60, 17, 17, 32], l2_cache_mb=6,
          days_per_epoch=7.2, utilization=0.145),
-    dict(stage="+ shard the embedding layer", accelerators=2048, batch=65536, memory_gb=[32, 31, 31, 32],
+    dict(stage="+ shard the embedding layer", accelerators=2048, batch=65536, memory_gib=[32, 31, 31, 32],
          l2_cache_mb=6, days_per_epoch=7.2, utilization=0.145),
 ]
 PLANS = [
@@ -62,13 +63,13 @@ TYPO_NOTE = ("Table 5 prints 4071 days for the cache-aware baseline; the text (\
 
 
 def _row(paper: dict, **ours) -> dict:
-    return dict(stage=paper["stage"], **ours, paper_memory_gb=paper["memory_gb"],
+    return dict(stage=paper["stage"], **ours, paper_memory_gib=paper["memory_gib"],
                 paper_days_per_epoch=paper["days_per_epoch"], paper_utilization=paper["utilization"])
 
 
 def baseline_rows(device_name: str = "paper-v100") -> list[dict]:
-    system = paper_system(device_name)
-    device = system.device
+    hardware = paper_hardware(device_name)
+    device = hardware.device
     graph = build_workload("wordlm", **PRESETS["case-study"])
     batch = graph.dims["batch"]
     steps = WORDLM_TARGET.steps_per_epoch(batch)
@@ -77,15 +78,15 @@ def baseline_rows(device_name: str = "paper-v100") -> list[dict]:
     rows = []
     for paper, step_s, cache in ((PAPER[0], roofline_step_s(graph, device), None),
                                  (PAPER[1], float(op_times_s(graph, device, "cache_aware").sum()), cache_mb)):
-        rows.append(_row(paper, accelerators=1, batch=batch, memory_gb=memory, l2_cache_mb=cache, step_s=step_s,
+        rows.append(_row(paper, accelerators=1, batch=batch, memory_gib=memory, l2_cache_mb=cache, step_s=step_s,
                          days_per_epoch=units.to_days(steps * step_s),
                          utilization=utilization(graph.flops, device, step_s),
-                         fits=bool(graph.footprint_min_bytes() <= system.capacity_bytes)))
+                         fits=bool(graph.footprint_min_bytes() <= hardware.capacity_bytes)))
     durations = op_times_s(graph, device, "cache_aware")
     for paper, plan in zip(PAPER[2:], PLANS):
-        ev = evaluate_plan(graph, plan, system, durations=durations)
+        ev = evaluate_plan(graph, plan, hardware, durations=durations)
         s = ev.summary()
-        rows.append(_row(paper, accelerators=s["accelerators"], batch=s["batch"], memory_gb=s["memory_gb"],
+        rows.append(_row(paper, accelerators=s["accelerators"], batch=s["batch"], memory_gib=s["memory_gib"],
                          l2_cache_mb=cache_mb, step_s=s["step_s"], days_per_epoch=s["days_per_epoch"],
                          utilization=s["utilization"], fits=s["fits"], gradient_comm_s=s["gradient_comm_s"],
                          shard_fractions=s["shard_fractions"]))

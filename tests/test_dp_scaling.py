@@ -58,13 +58,13 @@ def test_gradient_comm_is_the_closed_form_ring_collectives(quick):
     sequence: dense all-reduce 2(N-1)(a + S/(N B)), sparse all-gather of N x S bytes (N-1)(a + S/B)
     (closed_form.py; Patarasuk & Yuan 2009)."""
     from distsim.collectives.closed_form import ring_allgather_s, ring_allreduce_s
-    from distsim.evaluate import paper_system
+    from distsim.hardware import paper_hardware
     from distsim.plan import gradient_of, sparse_gradients
     from distsim.workload import build_workload
     from distsim.workloads.wordlm import PRESETS
 
-    graph, system = build_workload("wordlm", **PRESETS["case-study"]), paper_system()
-    a, bw = system.hop_latency_s, system.link_bandwidth_bytes_per_s
+    graph, system = build_workload("wordlm", **PRESETS["case-study"]), paper_hardware()
+    a, bw = system.link_latency_s, system.link_bandwidth_bytes_per_s
     sparse = sparse_gradients(graph)
     assert len(sparse) == 1  # the embedding's rows
     for r in quick.itertuples():

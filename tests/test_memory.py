@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from distsim import units
-from distsim.evaluate import evaluate_plan, paper_system
-from distsim.memory import CATEGORIES, comm_buffer_bytes, memory_check, memory_failures
+from distsim.evaluate import evaluate_plan
+from distsim.hardware import paper_hardware
+from distsim.lower import lower
+from distsim.memory import CATEGORIES, memory_check, memory_failures
 from distsim.plan import Plan, gradient_of, sparse_gradients
 from distsim.transforms import fuse_gradient_accumulation
 from planner_graphs import FOUR_STAGES, small_lm
@@ -14,7 +16,7 @@ CAPACITY = 32 * units.GiB  # Table 4: 32 GB per accelerator
 
 
 def check(g, plan, capacity=CAPACITY):
-    return memory_check(g, plan.resolve(g), capacity)
+    return memory_check(lower(g, plan.resolve(g)), capacity)
 
 
 @pytest.mark.parametrize("projection", [0, 16])
@@ -51,18 +53,18 @@ def test_chunked_buffers_hold_two_ring_chunks(n):
     largest_dense = max(g.tensors[t].nbytes for t in gradient_of(g) if t not in sparse)
     rows = max(g.tensors[t].nbytes for t in sparse)
     want = max(2 * largest_dense / n, 2 * rows)
-    assert comm_buffer_bytes(g, Plan(data_parallel=n, comm_buffer="chunked").resolve(g)) == [want]
+    assert lower(g, Plan(data_parallel=n, comm_buffer="chunked").resolve(g)).buffer_bytes() == [want]
     one, many = check(g, Plan()), check(g, Plan(data_parallel=n, comm_buffer="chunked"))
     assert many["total_gib"][0] - one["total_gib"][0] == pytest.approx(units.to_gib(want), rel=1e-12)
 
 
 def test_buffers_sit_on_the_stage_of_each_gradient():
     g = small_lm()
-    buffers = comm_buffer_bytes(g, Plan(data_parallel=2, stages=FOUR_STAGES).resolve(g))
+    buffers = lower(g, Plan(data_parallel=2, stages=FOUR_STAGES).resolve(g)).buffer_bytes()
     t = g.tensors
     assert buffers == [2 * t["embedding/table.grad_rows"].nbytes, t["lstm0/t0/grad/acc_kernel"].nbytes,
                        t["lstm1/t0/grad/acc_kernel"].nbytes, t["output/softmax_w.grad"].nbytes]
-    assert comm_buffer_bytes(g, Plan(stages=FOUR_STAGES).resolve(g)) == [0.0] * 4
+    assert lower(g, Plan(stages=FOUR_STAGES).resolve(g)).buffer_bytes() == [0.0] * 4
 
 
 def test_fused_accumulation_lowers_the_lstm_stages():
@@ -70,12 +72,12 @@ def test_fused_accumulation_lowers_the_lstm_stages():
     g = small_lm()
     plain = check(g, Plan(stages=FOUR_STAGES))
     fused_graph = fuse_gradient_accumulation(g)
-    fused = memory_check(fused_graph, Plan(stages=FOUR_STAGES).resolve(fused_graph), CAPACITY)
+    fused = memory_check(lower(fused_graph, Plan(stages=FOUR_STAGES).resolve(fused_graph)), CAPACITY)
     for s in (1, 2):  # lstm0, lstm1
         assert fused["total_gib"][s] < plain["total_gib"][s]
     for s in (0, 3):
         assert fused["total_gib"][s] <= plain["total_gib"][s]
-    via_plan = evaluate_plan(g, Plan(stages=FOUR_STAGES, fuse_accumulation=True), paper_system(), simulate=False)
+    via_plan = evaluate_plan(g, Plan(stages=FOUR_STAGES, fuse_accumulation=True), paper_hardware(), simulate=False)
     np.testing.assert_array_equal(via_plan.memory["total_gib"], fused["total_gib"])
 
 
@@ -109,18 +111,18 @@ def test_balanced_shards_even_out_the_piece_holders():
     """Table 5 row 6: splitting the embedding into 3 pieces on the first three accelerators evens out their
     footprints ({32, 31, 31, 32} GB).  Water filling on a table large enough to reach every holder."""
     g = small_lm(vocab=20000)
-    ev = evaluate_plan(g, Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2)), paper_system(), simulate=False)
+    ev = evaluate_plan(g, Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2)), paper_hardware(), simulate=False)
     fractions = ev.plan.shard_fractions
     assert sum(fractions) == pytest.approx(1.0) and all(f > 0 for f in fractions)
     holders = ev.memory["total_gib"][:3]
     assert holders.max() / holders.min() - 1 < 0.01
     unbalanced = evaluate_plan(g, Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2),
-                                       shard_fractions=(1 / 3, 1 / 3, 1 / 3)), paper_system(), simulate=False)
+                                       shard_fractions=(1 / 3, 1 / 3, 1 / 3)), paper_hardware(), simulate=False)
     assert holders.max() < unbalanced.memory["total_gib"][:3].max()
 
 
 def test_a_small_table_stays_with_the_lightest_holder():
     """When one holder plus the whole table is still below the others, water filling gives it all."""
     g = small_lm()
-    ev = evaluate_plan(g, Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2)), paper_system(), simulate=False)
+    ev = evaluate_plan(g, Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2)), paper_hardware(), simulate=False)
     assert ev.plan.shard_fractions == pytest.approx((1.0, 0.0, 0.0))

@@ -7,9 +7,11 @@ import pytest
 from distsim.collectives.closed_form import ring_allgather_s, ring_allreduce_s
 from distsim.costmodel import op_times_s
 from distsim.device import get_device
-from distsim.evaluate import evaluate_plan, paper_system
+from distsim.evaluate import evaluate_plan, simulate_step
+from distsim.hardware import Hardware, paper_hardware
+from distsim.lower import lower
 from distsim.memory import memory_check
-from distsim.parallel import plan_topology, sequence_streams, simulate_plan, split_ops, wavefront_order
+from distsim.parallel import sequence_streams, simulate_plan, wavefront_order
 from distsim.plan import Plan, gradient_of, sparse_gradients
 from distsim.topology import DEFAULT_BANDWIDTH_BYTES_PER_S
 from distsim import units
@@ -17,14 +19,20 @@ from distsim.errors import ConfigError
 from planner_graphs import FOUR_STAGES, small_lm
 
 DEVICE = get_device("paper-v100")
+#: 56 GB/s links of 1 us on a plan-shaped torus.
+HW = Hardware(device=DEVICE)
 
 
 def durations(g):
     return op_times_s(g, DEVICE)
 
 
-def step_s(g, plan, topology=None):
-    return simulate_plan(g, plan.resolve(g), durations(g), topology).step_time_s
+def simulate(g, plan, hardware=HW):
+    return simulate_step(g, plan, hardware, durations=durations(g))
+
+
+def step_s(g, plan, hardware=HW):
+    return simulate(g, plan, hardware).step_time_s
 
 
 def test_single_worker_step_is_the_sum_of_op_times():
@@ -64,7 +72,7 @@ def test_gradient_exchange_matches_the_closed_form_ring(n, sparse_mode):
         else:
             want += ring_allreduce_s(n, g.tensors[weight].nbytes, B, 0.0)
     plan = Plan(data_parallel=n, overlap=False, sparse_gradients=sparse_mode)
-    got = step_s(g, plan, plan_topology(n, 1, latency_s=0.0)) - step_s(g, Plan())
+    got = step_s(g, plan, Hardware(device=DEVICE, link_latency_s=0.0)) - step_s(g, Plan())
     assert got == pytest.approx(want, rel=1e-9)
 
 
@@ -87,7 +95,7 @@ def test_wavefront_never_slower_than_layerwise(projection):
 
 def stage_compute_s(g, rp):
     d = durations(g)
-    split = split_ops(g, rp)
+    split = lower(g, rp).split
     per = np.zeros(len(rp.stages))
     for i, op in enumerate(g.ops):
         if i in split:
@@ -109,7 +117,7 @@ def test_layer_parallel_step_at_least_the_busiest_stage(plan):
     rp = plan.resolve(g)
     per = stage_compute_s(g, rp)
     assert per.sum() == pytest.approx(durations(g).sum(), rel=1e-12)  # every op's time placed once
-    result = simulate_plan(g, rp, durations(g))
+    result = simulate(g, plan)
     assert result.step_time_s >= per.max() * (1 - 1e-12)
     busy = result.ops[result.ops["kind"] == "compute"].groupby("device")["duration_s"].sum()
     np.testing.assert_allclose(sorted(busy), sorted(per[per > 0]), rtol=1e-12)
@@ -119,11 +127,10 @@ def test_sharding_keeps_the_table_bytes():
     """Three pieces of the table on stages 0-2 hold the whole table between them (and f_k of it each)."""
     g = small_lm(vocab=20000)
     table_gib = units.to_gib(g.tensors["embedding/table"].nbytes)
-    system = paper_system()
+    system = paper_hardware()
     fractions = (0.5, 0.3, 0.2)
     sharded = evaluate_plan(g, Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2), shard_fractions=fractions), system)
-    without = sharded.resolved.with_fractions((0.0, 0.0, 0.0))
-    bare = memory_check(g, without, system.capacity_bytes)
+    bare = memory_check(sharded.lowering.with_fractions((0.0, 0.0, 0.0)), system.capacity_bytes)
     pieces = (sharded.memory["weights_gib"] - bare["weights_gib"])[:3]
     np.testing.assert_allclose(pieces, [f * table_gib for f in fractions], rtol=1e-9)
     assert pieces.sum() == pytest.approx(table_gib, rel=1e-12)
@@ -134,7 +141,7 @@ def test_sharding_keeps_the_table_bytes():
 def test_sharded_lookup_time_is_split_not_duplicated():
     g = small_lm()
     plan = Plan(stages=FOUR_STAGES, shard_stages=(0, 1, 2), shard_fractions=(0.5, 0.25, 0.25))
-    ops = simulate_plan(g, plan.resolve(g), durations(g)).ops
+    ops = simulate(g, plan).ops
     assert ops[ops["kind"] == "compute"]["duration_s"].sum() == pytest.approx(durations(g).sum(), rel=1e-12)
 
 
@@ -144,8 +151,8 @@ def test_sharded_lookup_time_is_split_not_duplicated():
 ])
 def test_same_input_same_result(plan):
     g = small_lm()
-    a = simulate_plan(g, plan.resolve(g), durations(g))
-    b = simulate_plan(g, plan.resolve(g), durations(g))
+    a = simulate(g, plan)
+    b = simulate(g, plan)
     assert a.step_time_s == b.step_time_s
     pd.testing.assert_frame_equal(a.ops, b.ops)
     pd.testing.assert_frame_equal(a.transfers, b.transfers)
@@ -175,4 +182,4 @@ def test_wavefront_order_is_a_topological_permutation():
 def test_durations_must_match_the_graph():
     g = small_lm()
     with pytest.raises(ConfigError, match=r"durations has 3 entries"):
-        simulate_plan(g, Plan().resolve(g), [1.0, 2.0, 3.0])
+        simulate_plan(lower(g, Plan().resolve(g)), [1.0, 2.0, 3.0])

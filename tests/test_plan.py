@@ -140,4 +140,4 @@ def test_memory_only_summary_has_no_timing():
     g = build_workload("wordlm", hidden=64, vocab=1000, seq_len=4, batch=8)
     s = evaluate_plan(g, Plan(data_parallel=2), simulate=False).summary()
     assert s["step_s"] is None and s["days_per_epoch"] is None
-    assert s["memory_gb"] and s["accelerators"] == 2
+    assert s["memory_gib"] and s["accelerators"] == 2

@@ -9,7 +9,7 @@ import pytest
 from distsim.cli import main
 
 TINY = ["plan", "wordlm", "--set", "hidden=64", "--set", "vocab=1000", "--set", "seq_len=4", "--set", "batch=8",
-        "--dataset", "billion-word", "--data-parallel", "1,8", "--max-stages", "2", "--hop-latency-us", "0",
+        "--dataset", "billion-word", "--data-parallel", "1,8", "--max-stages", "2", "--latency-us", "0",
         "--no-progress"]
 FITS = ["--memory-gb", "0.0008"]  # 8e5 bytes: some plans fit
 
@@ -19,7 +19,7 @@ def test_json_records_are_the_frontier(capsys):
     captured = capsys.readouterr()
     rows = json.loads(captured.out)
     assert rows and all(r["pareto"] and r["fits"] for r in rows)
-    for key in ("plan", "accelerators", "days_per_epoch", "utilization", "memory_gb", "meets_target"):
+    for key in ("plan", "accelerators", "days_per_epoch", "utilization", "memory_gib", "meets_target"):
         assert key in rows[0]
     assert "best plan for <= 0.0005 days/epoch" in captured.err
 
@@ -35,8 +35,9 @@ def test_all_lists_every_fitting_plan(capsys):
 def test_text_ends_with_the_best_plan(capsys):
     assert main(TINY + FITS + ["--target-days", "0.0005"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("searched ") and "memory checks" in lines[0]
-    assert lines[1].split()[:3] == ["plan", "accel", "batch"]
+    assert lines[0].startswith("hardware: paper-2019: paper-v100") and "56 GB/s links, 0 us per hop" in lines[0]
+    assert lines[1].startswith("searched ") and "memory checks" in lines[1]
+    assert lines[2].split()[:3] == ["plan", "accel", "batch"]
     assert lines[-1].startswith("best plan for <= 0.0005 days/epoch: dp")
     assert "accelerators" in lines[-1] and "GiB" in lines[-1]
 
@@ -60,12 +61,12 @@ def test_out_writes_csv_and_png(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra,needle", [
     (["--device", "nosuch"], "unknown device 'nosuch'"),
-    (["--memory-gib", "-3"], "--memory-gib must be positive, got -3.0"),
-    (["--memory-gb", "0"], "--memory-gb must be positive"),
+    (["--memory-gib", "-3"], "--memory-GiB must be positive, got -3.0"),
+    (["--memory-gb", "0"], "--memory-GB must be positive"),
     (["--target-days", "-1"], "--target-days must be positive"),
     (["--max-accelerators", "0"], "--max-accelerators must be a positive integer"),
     (["--link-GBps", "-5"], "--link-GBps must be positive"),
-    (["--hop-latency-us", "-1"], "--hop-latency-us must be non-negative"),
+    (["--latency-us", "-1"], "--latency-us must be non-negative"),
     (["--data-parallel", "4,x"], "--data-parallel expects comma-separated integers"),
     (["--data-parallel", "0"], "--data-parallel entry must be a positive integer"),
     (["--preset", "nope"], "unknown preset 'nope' for wordlm"),
@@ -91,4 +92,4 @@ def test_case_study_quick_experiment():
     df = plan_search.run(quick=True)
     assert list(df["plan"]) == ["dp512 x [embedding | lstm0 | lstm1 | output | step] shard5 fused-acc chunked-buffers"]
     row = df.iloc[0]
-    assert row["accelerators"] == 2560 and row["max_memory_gb"] <= 32 and row["meets_target"]
+    assert row["accelerators"] == 2560 and row["max_memory_gib"] <= 32 and row["meets_target"]

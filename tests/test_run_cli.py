@@ -52,18 +52,18 @@ def test_case_study_final_plan_example(capsys):
 
 
 def test_single_plan_prints_summary_and_memory(tmp_path, capsys):
-    path = scenario(tmp_path, "system: {memory_GB: 0.0008}\nplan: {data_parallel: 2}\n")
+    path = scenario(tmp_path, "hardware: {memory_GB: 0.0008}\nplan: {data_parallel: 2}\n")
     assert main(["run", path]) == 0
     out = capsys.readouterr().out
     assert "days_per_epoch" in out and "total_gib" in out and "does not fit: stage 0" in out
     assert main(["run", path, "--json", "--out", str(tmp_path / "out")]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"summary", "memory", "failures"} and not data["summary"]["fits"] and data["failures"]
+    assert set(data) == {"summary", "memory", "failures", "hardware"} and not data["summary"]["fits"] and data["failures"]
     assert (tmp_path / "out" / "case.csv").exists() and (tmp_path / "out" / "case_memory.csv").exists()
 
 
 def test_search_section(tmp_path, capsys):
-    path = scenario(tmp_path, "system: {memory_GB: 0.0008, hop_latency_us: 0}\n"
+    path = scenario(tmp_path, "hardware: {memory_GB: 0.0008, latency_us: 0}\n"
                               "search: {data_parallel: [1, 8], max_stages: 2, target_days: 0.001}\n")
     assert main(["run", path, "--json", "--no-progress"]) == 0
     captured = capsys.readouterr()
@@ -73,14 +73,14 @@ def test_search_section(tmp_path, capsys):
 
 
 def test_human_units_are_converted_once(tmp_path):
-    s = scenario_from_dict({"schema": 1, "workload": TINY, "system": {"link_GBps": 25, "hop_latency_us": 5,
+    s = scenario_from_dict({"schema": 1, "workload": TINY, "hardware": {"link_GBps": 25, "latency_us": 5,
                                                                         "memory_GiB": 2},
                             "plan": {"data_parallel": 1}}, base_dir=tmp_path)
-    assert s.system.link_bandwidth_bytes_per_s == 25 * units.GB
-    assert s.system.hop_latency_s == pytest.approx(5 * units.US)
-    assert s.system.capacity_bytes == 2 * units.GiB
-    s = scenario_from_dict({"schema": 1, "workload": TINY, "system": {"memory_GB": 2}, "plan": {}})
-    assert s.system.capacity_bytes == 2e9
+    assert s.hardware.link_bandwidth_bytes_per_s == 25 * units.GB
+    assert s.hardware.link_latency_s == pytest.approx(5 * units.US)
+    assert s.hardware.capacity_bytes == 2 * units.GiB
+    s = scenario_from_dict({"schema": 1, "workload": TINY, "hardware": {"memory_GB": 2}, "plan": {}})
+    assert s.hardware.capacity_bytes == 2e9
 
 
 def test_device_file_is_relative_to_the_scenario(tmp_path, capsys):
@@ -89,7 +89,7 @@ def test_device_file_is_relative_to_the_scenario(tmp_path, capsys):
         "schema: 1\ndevices:\n  mine: {peak_TFLOPS: {fp32: 10}, memory_bandwidth_GBps: 500, cache_MB: 4, "
         "memory_GiB: 1}\n")
     path = scenario(tmp_path, "device: devs/mine.yaml\nplans: [{data_parallel: 1}, {data_parallel: 2}]\n")
-    assert load_scenario(path).system.device.name == "mine"
+    assert load_scenario(path).hardware.device.name == "mine"
     assert main(["run", path, "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
 
@@ -104,9 +104,9 @@ def test_device_file_is_relative_to_the_scenario(tmp_path, capsys):
     ("plan: {embedding_shards: 0}", "plan: embedding_shards must be a positive integer, got 0"),
     ("plan: {data_paralel: 2}", "unknown plan key 'data_paralel'; accepted: data_parallel"),
     ("plan: {}\nsytem: {}", "unknown top-level key 'sytem'; accepted: schema, workload"),
-    ("system: {memory_gb: 3}\nplan: {}", "unknown system key 'memory_gb'; accepted: link_GBps"),
-    ("system: {memory_GiB: -3}\nplan: {}", "system memory_GiB must be positive, got -3.0"),
-    ("system: {memory_GiB: 3, memory_GB: 3}\nplan: {}", "not both"),
+    ("hardware: {memory_gb: 3}\nplan: {}", "unknown hardware key 'memory_gb'; accepted: preset, link_GBps"),
+    ("hardware: {memory_GiB: -3}\nplan: {}", "hardware memory_GiB must be positive, got -3.0"),
+    ("hardware: {memory_GiB: 3, memory_GB: 3}\nplan: {}", "not both"),
     ("search: {data_parallel: [4], depth: 3}", "unknown search key 'depth'; accepted: data_parallel"),
     ("search: {data_parallel: [0]}", "search data_parallel entry must be a positive integer"),
     ("search: {comm_buffer: [fused]}", "search comm_buffer value 'fused'"),

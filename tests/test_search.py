@@ -10,7 +10,8 @@ import pytest
 
 from distsim import units
 from distsim.errors import ConfigError
-from distsim.evaluate import evaluate_plan, paper_system
+from distsim.evaluate import evaluate_plan
+from distsim.hardware import paper_hardware
 from distsim.plan import Plan
 from distsim.search import (
     COLUMNS, SearchOptions, best_plan, candidate_plans, pareto_front, pareto_mask, search_plans, shard_choices,
@@ -31,7 +32,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def system():
-    return paper_system(memory_bytes=CAP_BYTES, hop_latency_s=0.0)
+    return paper_hardware(memory_bytes=CAP_BYTES, link_latency_s=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_returns_exactly_the_fitting_plans(tiny, system, found):
     assert 0 < len(fitting) < len(grid)  # some plans do not fit ...
     assert set(found["plan"]) == fitting  # ... and are left out
     assert found["fits"].all()
-    assert (found["max_memory_gb"] * units.GiB <= CAP_BYTES).all()
+    assert (found["max_memory_gib"] * units.GiB <= CAP_BYTES).all()
     assert found.attrs["memory_checks"] < len(grid)
     assert found.attrs["simulated"] <= len(found)  # buffer-only twins share a simulated step
     assert found.attrs["closest_misfit"] is None
@@ -132,7 +133,7 @@ def test_target_filter_and_best_plan(found):
 
 
 def test_nothing_fits_reports_the_smallest_excess(tiny):
-    df = search_plans(tiny, paper_system(memory_bytes=2e5), data_parallel=(1, 2), dataset="billion-word",
+    df = search_plans(tiny, paper_hardware(memory_bytes=2e5), data_parallel=(1, 2), dataset="billion-word",
                       options=OPTIONS)
     assert df.empty and list(df.columns) == list(COLUMNS)
     misfit = df.attrs["closest_misfit"]
@@ -161,7 +162,7 @@ def test_same_input_same_table(tiny, system, found):
 def test_bad_arguments(tiny, kwargs, needle):
     kwargs = {"dataset": "billion-word", **kwargs}
     with pytest.raises(ConfigError, match=needle):
-        search_plans(tiny, paper_system(), options=OPTIONS, **kwargs)
+        search_plans(tiny, paper_hardware(), options=OPTIONS, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs,needle", [
@@ -183,7 +184,7 @@ def test_scalar_options_become_tuples():
 def test_no_default_dataset_is_a_config_error():
     g = build_workload("charlm", hidden=16, vocab=10, seq_len=2, batch=2)
     with pytest.raises(ConfigError, match="no default data set"):
-        search_plans(g, paper_system(), data_parallel=(1,), options=OPTIONS)
+        search_plans(g, paper_hardware(), data_parallel=(1,), options=OPTIONS)
 
 
 def test_only_fitting_plans_are_simulated(tiny, system, monkeypatch):
@@ -205,7 +206,7 @@ def test_only_fitting_plans_are_simulated(tiny, system, monkeypatch):
 
 def test_gradient_buffers_do_not_change_the_step(tiny):
     """Why a buffer-only twin may reuse a simulated step: simulated separately, the steps are identical."""
-    roomy = paper_system(memory_bytes=1e6, hop_latency_s=0.0)
+    roomy = paper_hardware(memory_bytes=1e6, link_latency_s=0.0)
     stages = (("embedding", "lstm0"), ("lstm1", "output", "step"))
     steps = [evaluate_plan(tiny, Plan(data_parallel=8, stages=stages, comm_buffer=b), roomy,
                            dataset="billion-word").step_s for b in ("tensor", "chunked")]

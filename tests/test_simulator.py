@@ -11,13 +11,18 @@ from hypothesis import strategies as st
 
 from engine_graphs import toy_lm
 from distsim.collectives import closed_form as cf
-from distsim.dataparallel import critical_path_s, op_durations, roofline_op_time
+from distsim.costmodel import op_times_s
 from distsim.device import get_device
 from distsim.errors import ConfigError
-from distsim.simulator import Simulator, simulate_data_parallel_step
+from distsim.evaluate import simulate_step
+from distsim.graph import critical_path_s
+from distsim.hardware import Hardware
+from distsim.plan import Plan, gradient_of
+from distsim.simulator import Simulator
 from distsim.topology import build_topology
 
 MS = 1e-3
+DEVICE = get_device("paper-v100")
 
 
 def ring(n, bw=1e9, lat=0.0):
@@ -90,60 +95,65 @@ def test_tasks_on_other_streams_and_devices_chain():
     assert sim.run().step_time_s == 3.0
 
 
-# ---- data-parallel step ----------------------------------------------------
+# ---- a data-parallel step: Plan(data_parallel=n) through the one simulation path ----
 @pytest.fixture
 def graph():
     return toy_lm()
 
 
-def const(seconds):
-    return lambda op: seconds
+def const(graph, seconds):
+    return np.full(len(graph.ops), seconds)
+
+
+def dp_step(graph, n, topology=None, *, seconds=MS, times=None, **plan):
+    """One data-parallel step of ``graph`` on ``topology`` (a ring by default), every op ``seconds`` long."""
+    hardware = Hardware(device=DEVICE, topology=topology if topology is not None else (ring(n) if n > 1 else None))
+    durations = const(graph, seconds) if times is None else np.asarray(times, dtype=float)
+    options = {k: plan.pop(k) for k in ("mode", "all_workers") if k in plan}
+    return simulate_step(graph, Plan(data_parallel=n, **plan), hardware, durations=durations, **options)
 
 
 def test_single_worker_step_is_sum_of_op_times(graph):
-    r = simulate_data_parallel_step(graph, op_time_s=const(MS))
+    r = dp_step(graph, 1)
     assert r.step_time_s == pytest.approx(len(graph.ops) * MS)
     assert r.summary()["exposed_comm_s"] == 0 and len(r.transfers) == 0
 
 
-def test_roofline_default_and_array_times(graph):
-    dev = get_device("paper-v100")
-    times = op_durations(graph, None, dev)
-    f = roofline_op_time(dev)
-    assert times == pytest.approx([max(op.flops / dev.achievable_flop_per_s, op.nbytes / dev.achievable_bytes_per_s)
-                                   for op in graph.ops])
-    assert [f(op) for op in graph.ops] == pytest.approx(times)
-    a = simulate_data_parallel_step(graph, op_time_s=times * 2)
-    assert a.step_time_s == pytest.approx(2 * times.sum())
-    with pytest.raises(ConfigError, match="op_time_s has 3 entries"):
-        simulate_data_parallel_step(graph, op_time_s=[1, 2, 3])
+def test_cost_model_times_by_default(graph):
+    times = op_times_s(graph, DEVICE, "per_op")
+    assert times == pytest.approx([max(op.flops / DEVICE.achievable_flop_per_s,
+                                       op.nbytes / DEVICE.achievable_bytes_per_s) for op in graph.ops])
+    r = simulate_step(graph, Plan(), Hardware(device=DEVICE, cost_model="per_op"))
+    assert r.step_time_s == pytest.approx(times.sum())
 
 
-def test_no_overlap_step_adds_every_allreduce(graph):
+@pytest.mark.parametrize("grouping", ["per_tensor", "per_layer"])
+def test_no_overlap_step_adds_every_allreduce(graph, grouping):
+    """Overlap off: step = compute + one closed-form ring all-reduce ``2(N-1)/N S/B`` per collective.
+    toy_lm has one gradient per layer, so per-tensor and per-layer grouping give the same collectives."""
     n, bw = 4, 1e9
-    r = simulate_data_parallel_step(graph, ring(n, bw), op_time_s=const(MS), overlap=False)
+    r = dp_step(graph, n, ring(n, bw), overlap=False, gradient_grouping=grouping)
     grads = [t.nbytes for t in graph.tensors.values() if t.kind.value == "gradient"]
-    comm = sum(cf.ring_allreduce_s(n, g, bw, 0.0) for g in grads)  # one all-reduce per layer
-    assert r.step_time_s == pytest.approx(len(graph.ops) * MS + comm)
+    comm = sum(cf.ring_allreduce_s(n, g, bw, 0.0) for g in grads)
+    assert r.step_time_s == pytest.approx(len(graph.ops) * MS + comm, rel=1e-12)
 
 
 def test_overlap_hides_communication(graph):
     topo = ring(4, 1e9)
-    on = simulate_data_parallel_step(graph, topo, op_time_s=const(MS), overlap=True)
-    off = simulate_data_parallel_step(graph, topo, op_time_s=const(MS), overlap=False)
+    on = dp_step(graph, 4, topo, overlap=True)
+    off = dp_step(graph, 4, topo, overlap=False)
     assert on.step_time_s < off.step_time_s
     assert on.summary()["exposed_comm_s"] < off.summary()["exposed_comm_s"]
     # the output layer's all-reduce starts before the embedding's backward ops finish
     ops = on.ops.set_index("name")
-    assert ops.loc["allreduce:output", "start_s"] < ops.loc["embedding.bwd_weight", "end_s"]
+    assert ops.loc["allreduce:output.dw", "start_s"] < ops.loc["embedding.bwd_weight", "end_s"]
 
 
 @pytest.mark.parametrize("overlap", [True, False])
-def test_symmetric_workers_agree_with_every_worker(graph, overlap):
+def test_representative_worker_agrees_with_every_worker(graph, overlap):
     topo = ring(4, 2e8, 1e-6)
-    one = simulate_data_parallel_step(graph, topo, op_time_s=const(MS), overlap=overlap)
-    every = simulate_data_parallel_step(graph, topo, op_time_s=const(MS), overlap=overlap, symmetric=False,
-                                        mode="exact")
+    one = dp_step(graph, 4, topo, overlap=overlap)
+    every = dp_step(graph, 4, topo, overlap=overlap, all_workers=True, mode="exact")
     assert one.step_time_s == pytest.approx(every.step_time_s, rel=1e-12)
     for key in ("compute_s", "exposed_comm_s", "idle_s", "bytes_transferred", "link_bytes"):
         assert one.summary()[key] == pytest.approx(every.summary()[key], rel=1e-9)
@@ -155,7 +165,7 @@ def test_symmetric_workers_agree_with_every_worker(graph, overlap):
 def test_step_invariants(times, n, bw, overlap):
     graph = toy_lm()
     topo = ring(n, bw, 1e-6) if n > 1 else None
-    r = simulate_data_parallel_step(graph, topo, op_time_s=np.array(times), overlap=overlap, workers=None if topo else 1)
+    r = dp_step(graph, n, topo, times=times, overlap=overlap)
     # never shorter than the compute critical path, nor than the compute itself
     assert r.step_time_s >= critical_path_s(graph, times) * (1 - 1e-12)
     assert r.step_time_s >= sum(times) * (1 - 1e-12)
@@ -163,25 +173,25 @@ def test_step_invariants(times, n, bw, overlap):
     s = r.summary()
     assert s["compute_s"] + s["exposed_comm_s"] + s["idle_s"] == pytest.approx(r.step_time_s, abs=1e-12)
     if topo is not None:
-        faster = simulate_data_parallel_step(graph, ring(n, bw * 2, 1e-6), op_time_s=np.array(times), overlap=overlap)
+        faster = dp_step(graph, n, ring(n, bw * 2, 1e-6), times=times, overlap=overlap)
         assert faster.step_time_s <= r.step_time_s * (1 + 1e-12)
 
 
 def test_identical_results(graph):
-    a = simulate_data_parallel_step(graph, ring(4), op_time_s=const(MS))
-    b = simulate_data_parallel_step(graph, ring(4), op_time_s=const(MS))
+    a = dp_step(graph, 4, overlap=True)
+    b = dp_step(graph, 4, overlap=True)
     assert a.summary() == b.summary()
     assert a.ops.equals(b.ops) and a.transfers.equals(b.transfers) and a.links.equals(b.links)
 
 
-def test_dataparallel_over_many_workers_is_fast(graph):
-    r = simulate_data_parallel_step(graph, ring(1024), op_time_s=const(MS))
+def test_data_parallel_over_many_workers_is_fast(graph):
+    r = dp_step(graph, 1024)
     assert set(r.modes.values()) == {"symmetric"}
     assert r.transfers["count"].sum() == 5 * 1024 * 2 * 1023
 
 
 def test_chrome_trace(tmp_path, graph):
-    r = simulate_data_parallel_step(graph, ring(4), op_time_s=const(MS), symmetric=False, mode="exact")
+    r = dp_step(graph, 4, overlap=True, all_workers=True, mode="exact")
     path = r.to_chrome_trace(tmp_path / "t.json")
     doc = json.loads(path.read_text())
     events = doc["traceEvents"]
@@ -207,7 +217,8 @@ def test_benchmark_quick_runs(capsys):
     assert any(r["bench"].startswith("dp_step") for r in rows)
 
 
-def test_gradient_read_before_its_layer_completes_is_flushed_first():
+def two_gradient_layer():
+    """Layer L with two gradients; the first is read by its update before the second exists."""
     from distsim.graph import GraphBuilder, TensorKind
     b = GraphBuilder("g")
     b.layer = "L"
@@ -220,23 +231,24 @@ def test_gradient_read_before_its_layer_completes_is_flushed_first():
     g2 = b.elementwise("dw2", [w], "g2", 1000, out_kind=TensorKind.GRADIENT)
     b.phase = b.phase.UPDATE
     b.elementwise("upd2", [w, g2], "w2", 10)
-    graph = b.build()
-    r = simulate_data_parallel_step(graph, ring(2, 1e6), op_time_s=const(MS))
+    return b.build()
+
+
+def test_gradient_read_before_its_layer_completes_is_reduced_first():
+    graph = two_gradient_layer()
+    r = dp_step(graph, 2, ring(2, 1e6), gradient_grouping="per_layer")
     ops = r.ops.set_index("name")
     assert list(r.modes) == ["allreduce:L", "allreduce:L#2"]
     assert ops.loc["upd1", "start_s"] >= ops.loc["allreduce:L", "end_s"]
     assert ops.loc["upd2", "start_s"] >= ops.loc["allreduce:L#2", "end_s"]
 
 
-def test_dataparallel_bad_workers():
-    with pytest.raises(ConfigError, match="workers must be a count"):
-        simulate_data_parallel_step(toy_lm(), workers=[0, 1])
-    with pytest.raises(ConfigError, match="has 4 accelerators, asked for 5"):
-        simulate_data_parallel_step(toy_lm(), ring(4), workers=5)
+def test_topology_too_small_for_the_plan():
+    with pytest.raises(ConfigError, match="the plan needs 5 accelerators; topology 'ring4' has 4"):
+        dp_step(toy_lm(), 5, ring(4))
 
 
 def test_gradients_are_what_update_ops_read():
-    from distsim.dataparallel import gradient_layers
     from distsim.graph import GraphBuilder, OpKind, Phase, TensorKind
     b = GraphBuilder("g")
     b.layer = "A"
@@ -248,5 +260,5 @@ def test_gradients_are_what_update_ops_read():
     b.op("upd", OpKind.OPTIMIZER, [w, acc, x], [])
     b.phase = Phase.BACKWARD
     b.elementwise("partial", [w, x], "partial_w", 10, out_kind=TensorKind.GRADIENT)  # never read by an update
-    assert gradient_layers(b.build()) == {"acc_w": "A"}
-    assert set(gradient_layers(toy_lm())) == {f"{n}.dw" for n in ["embedding", "rnn0", "rnn1", "rnn2", "output"]}
+    assert gradient_of(b.build()) == {"acc_w": "w"}
+    assert set(gradient_of(toy_lm())) == {f"{n}.dw" for n in ["embedding", "rnn0", "rnn1", "rnn2", "output"]}

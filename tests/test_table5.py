@@ -23,7 +23,7 @@ def test_row1_roofline_baseline(rows):
     r = rows[0]
     assert r["days_per_epoch"] == pytest.approx(2707, rel=0.03)  # Table 5 row 1
     assert r["utilization"] == pytest.approx(0.80, abs=0.005)
-    assert r["memory_gb"][0] == pytest.approx(113.8, rel=0.05)
+    assert r["memory_gib"][0] == pytest.approx(113.8, rel=0.05)
 
 
 def test_row2_cache_aware_baseline_residual(rows):
@@ -46,9 +46,9 @@ def test_typo_note_in_output(capsys):
 def test_json_keys(capsys):
     assert main(["experiment", "table5", "--json", "--quick"]) == 0
     recs = json.loads(capsys.readouterr().out)
-    for key in ("stage", "accelerators", "batch", "memory_gb", "l2_cache_mb", "days_per_epoch", "utilization"):
+    for key in ("stage", "accelerators", "batch", "memory_gib", "l2_cache_mb", "days_per_epoch", "utilization"):
         assert key in recs[0]
-    assert isinstance(recs[0]["memory_gb"], list)
+    assert isinstance(recs[0]["memory_gib"], list)
 
 
 def test_out_writes_csv(tmp_path):
@@ -87,7 +87,7 @@ def test_data_parallel_rows_shape(rows):
 @pytest.mark.parametrize("row", [2, 3])
 def test_data_parallel_memory(rows, row):
     """Table 5 rows 3-4: 125.7 GB per accelerator (within 10%)."""
-    assert rows[row]["memory_gb"][0] == pytest.approx(125.7, rel=0.10)
+    assert rows[row]["memory_gib"][0] == pytest.approx(125.7, rel=0.10)
 
 
 @pytest.mark.parametrize("row", [4, 5])
@@ -105,7 +105,7 @@ def test_layer_parallel_memory(rows):
     """Table 5 row 5: {60, 17, 17, 32}.  The embedding accelerator holds the 59.5 GiB table (within
     10%); the output accelerator and the LSTM accelerators' own peak (weights + gradient accumulator + per-step gradient +
     all-reduce buffer) is ~48.6 GiB, not 17 (residual, docs/reproduction.md)."""
-    mem = rows[4]["memory_gb"]
+    mem = rows[4]["memory_gib"]
     assert len(mem) == 4
     assert mem[0] == pytest.approx(60, rel=0.10)
     assert mem[1] == mem[2] == pytest.approx(48.6, abs=0.2)
@@ -118,7 +118,7 @@ def test_sharded_embedding(rows):
     with trivial run-time overhead (7.2 days both rows)."""
     r5, r6 = rows[4], rows[5]
     assert r6["days_per_epoch"] == pytest.approx(r5["days_per_epoch"], rel=0.05)
-    mem = r6["memory_gb"]
+    mem = r6["memory_gib"]
     assert max(mem[:3]) - min(mem[:3]) <= 0.2  # balanced pieces
-    assert max(mem) < max(r5["memory_gb"])
+    assert max(mem) < max(r5["memory_gib"])
     assert sum(r6["shard_fractions"]) == pytest.approx(1.0, abs=1e-3)

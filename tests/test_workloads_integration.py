@@ -10,7 +10,8 @@ import json
 import pytest
 
 from distsim.cli import main
-from distsim.dataparallel import gradient_layers, simulate_data_parallel_step
+from distsim.evaluate import simulate_step
+from distsim.plan import Plan, gradient_of
 from distsim.workload import WORKLOADS, build_workload
 
 SMALL = {
@@ -45,8 +46,8 @@ def test_step_cli_bad_input_exits_2(name, option, capsys):
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_data_parallel_step_runs(name):
     g = build_workload(name, **SMALL[name])
-    grads = gradient_layers(g)
+    grads = gradient_of(g)
     trainable = [op for op in g.ops if op.phase.value == "update"]
     assert len(grads) == len(trainable)  # one final gradient per updated weight
-    result = simulate_data_parallel_step(g, workers=4)
+    result = simulate_step(g, Plan(data_parallel=4))
     assert result is not None

@@ -18,7 +18,7 @@ TABLE = (
     ("step_s", "step s", "{:.4g}".format),
     ("days_per_epoch", "days/epoch", "{:.4g}".format),
     ("utilization", "util", "{:.1%}".format),
-    ("memory_gb", "memory GiB", lambda m: ", ".join(f"{x:.3g}" for x in m)),
+    ("memory_gib", "memory GiB", lambda m: ", ".join(f"{x:.3g}" for x in m)),
 )
 
 
@@ -41,7 +41,7 @@ def format_table(df: pd.DataFrame) -> str:
 
 def describe_row(row) -> str:
     """One line: the plan, its accelerators, days per epoch, utilization and memory."""
-    memory = ", ".join(f"{x:.3g}" for x in row["memory_gb"])
+    memory = ", ".join(f"{x:.3g}" for x in row["memory_gib"])
     return (f"{row['plan']}: {int(row['accelerators'])} accelerators, {row['days_per_epoch']:.3g} days/epoch, "
             f"{row['utilization']:.1%} utilization, memory [{memory}] GiB")
 
@@ -73,14 +73,19 @@ def search_stats(df: pd.DataFrame) -> str:
             f"on the Pareto frontier; {a.get('elapsed_s', 0.0):.1f} s")
 
 
-def print_search(df: pd.DataFrame, *, capacity_gib: float, show_all: bool, as_json: bool) -> None:
-    """Print the frontier (or every fitting plan) as text or JSON records, the stats and the verdict."""
+def print_search(df: pd.DataFrame, *, hardware, show_all: bool, as_json: bool) -> None:
+    """Print the frontier (or every fitting plan) as text or JSON records, the hardware, the stats and the verdict."""
+    from ..units import to_gib
+
+    capacity_gib = to_gib(hardware.capacity_bytes)
     shown = df if show_all or not len(df) else df[df["pareto"]]
     if as_json:
         print(dump_json(records(shown)))
+        print(f"hardware: {hardware.describe()}", file=sys.stderr)
         print(search_stats(df), file=sys.stderr)
         print(search_verdict(df, capacity_gib), file=sys.stderr)
         return
+    print(f"hardware: {hardware.describe()}")
     print(search_stats(df))
     if len(shown):
         print(format_table(shown))

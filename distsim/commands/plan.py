@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from .. import units
-from ..config import build_system
-from ..device import get_device
-from ..evaluate import HOP_LATENCY_S
+from ..config import build_hardware
 from ..errors import ConfigError, require_positive, require_positive_int
+from ..hardware import HOP_LATENCY_S
 from ..search import DEFAULT_DATA_PARALLEL, SearchOptions, search_plans
 from ..workload import configure_workload
 from ._common import parse_set_options
@@ -28,15 +27,7 @@ def register(sub) -> None:
     p.add_argument("--set", dest="options", action="append", metavar="NAME=VALUE",
                    help="a workload dimension, e.g. --set hidden=4096 (repeatable; applied over --preset)")
     p.add_argument("--preset", metavar="NAME", help="a named set of workload dimensions (e.g. case-study)")
-    p.add_argument("--device", default="paper-v100", help="accelerator name or YAML spec file (default: paper-v100)")
-    memory = p.add_mutually_exclusive_group()
-    memory.add_argument("--memory-gib", type=float, metavar="G",
-                        help="memory per accelerator in GiB (2^30 bytes; default: the device's)")
-    memory.add_argument("--memory-gb", type=float, metavar="G", help="memory per accelerator in GB (1e9 bytes)")
-    p.add_argument("--link-GBps", "--link-gbps", dest="link_GBps", type=float, metavar="B",
-                   help="link bandwidth in GB/s, 1e9 bytes/s (default: 56)")
-    p.add_argument("--hop-latency-us", type=float, metavar="L",
-                   help="per-hop link latency in microseconds (default: the calibrated %g)" % (HOP_LATENCY_S / units.US))
+    add_hardware_arguments(p)
     p.add_argument("--data-parallel", metavar="D,D,...",
                    help="data-parallel degrees to try (default: powers of two, 1 to 4096)")
     p.add_argument("--target-days", type=float, metavar="D", help="days per epoch to reach")
@@ -48,6 +39,32 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="write plans.csv (every fitting plan) and plans.png into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=_run)
+
+
+def add_hardware_arguments(p) -> None:
+    """The "where" flags shared by ``plan`` and ``step``-like commands (units in the flag names)."""
+    p.add_argument("--hardware", metavar="PRESET",
+                   help="hardware preset: paper-2019 (default), dgx-a100, dgx-h100")
+    p.add_argument("--device", help="accelerator name or YAML spec file (default: the preset's)")
+    p.add_argument("--topology", metavar="NAME|FILE",
+                   help="interconnect: a topology builder (sized to each plan) or a topology YAML file "
+                        "(default: the preset's; paper-2019: a plan-shaped 2-D torus)")
+    memory = p.add_mutually_exclusive_group()
+    memory.add_argument("--memory-GiB", "--memory-gib", dest="memory_GiB", type=float, metavar="G",
+                        help="memory per accelerator in GiB (2^30 bytes; default: the device's)")
+    memory.add_argument("--memory-GB", "--memory-gb", dest="memory_GB", type=float, metavar="G",
+                        help="memory per accelerator in GB (1e9 bytes)")
+    p.add_argument("--link-GBps", "--link-gbps", dest="link_GBps", type=float, metavar="B",
+                   help="plan-shaped torus: link bandwidth in GB/s, 1e9 bytes/s (paper-2019: 56)")
+    p.add_argument("--latency-us", dest="latency_us", type=float, metavar="L",
+                   help="plan-shaped torus: per-hop link latency in microseconds (paper-2019: the calibrated %g)"
+                        % (HOP_LATENCY_S / units.US))
+
+
+def hardware_from_args(args):
+    return build_hardware(args.device, preset=args.hardware, link_GBps=args.link_GBps, latency_us=args.latency_us,
+                          memory_GiB=args.memory_GiB, memory_GB=args.memory_GB, topology=args.topology,
+                          prefix="--")
 
 
 def parse_degrees(text: str | None) -> tuple[int, ...]:
@@ -63,22 +80,18 @@ def parse_degrees(text: str | None) -> tuple[int, ...]:
 
 
 def _run(args) -> int:
-    for flag in ("memory_gib", "memory_gb", "link_GBps", "target_days"):
-        if getattr(args, flag) is not None:
-            require_positive("--" + flag.replace("_", "-"), getattr(args, flag))
-    if args.hop_latency_us is not None:
-        require_positive("--hop-latency-us", args.hop_latency_us, allow_zero=True)
+    if args.target_days is not None:
+        require_positive("--target-days", args.target_days)
     for flag in ("max_accelerators", "max_stages"):
         if getattr(args, flag) is not None:
             require_positive_int("--" + flag.replace("_", "-"), getattr(args, flag))
     degrees = parse_degrees(args.data_parallel)
     graph = configure_workload(args.workload, preset=args.preset, options=parse_set_options(args.options))
-    system = build_system(get_device(args.device), link_GBps=args.link_GBps, hop_latency_us=args.hop_latency_us,
-                          memory_GiB=args.memory_gib, memory_GB=args.memory_gb)
+    hardware = hardware_from_args(args)
     options = SearchOptions(max_stages=args.max_stages, progress=False if args.no_progress else None)
-    df = search_plans(graph, system, data_parallel=degrees, target_days=args.target_days, dataset=args.dataset,
+    df = search_plans(graph, hardware, data_parallel=degrees, target_days=args.target_days, dataset=args.dataset,
                       max_accelerators=args.max_accelerators, options=options)
-    print_search(df, capacity_gib=units.to_gib(system.capacity_bytes), show_all=args.all, as_json=args.json)
+    print_search(df, hardware=hardware, show_all=args.all, as_json=args.json)
     if args.out:
         write_search(df, args.out, "plans")
     return 0

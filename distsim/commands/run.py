@@ -22,8 +22,8 @@ def register(sub) -> None:
         "run",
         help="run a what-if written as YAML (one plan, several plans, or a search)",
         description=(
-            "Read FILE (YAML, schema: 1): workload {name, preset, set}, device, system {link_GBps, "
-            "hop_latency_us, memory_GiB or memory_GB, cost_mode}, dataset, and one of plan (summary and "
+            "Read FILE (YAML, schema: 1): workload {name, preset, set}, device, hardware {preset, link_GBps, "
+            "latency_us, memory_GiB or memory_GB, cost_model, topology, placement}, dataset, and one of plan (summary and "
             "per-accelerator memory), plans (one table) or search (like distsim plan). See examples/."
         ),
     )
@@ -38,8 +38,7 @@ def register(sub) -> None:
 def _run(args) -> int:
     scenario = load_scenario(args.file)
     graph = scenario.workload.build()
-    system = scenario.system
-    capacity_gib = units.to_gib(system.capacity_bytes)
+    hardware = scenario.hardware
     if scenario.search is not None:
         spec = scenario.search
         options = spec.options
@@ -47,9 +46,9 @@ def _run(args) -> int:
             from dataclasses import replace
 
             options = replace(options, progress=False)
-        df = search_plans(graph, system, data_parallel=spec.data_parallel, target_days=spec.target_days,
+        df = search_plans(graph, hardware, data_parallel=spec.data_parallel, target_days=spec.target_days,
                           dataset=scenario.dataset, max_accelerators=spec.max_accelerators, options=options)
-        print_search(df, capacity_gib=capacity_gib, show_all=args.all, as_json=args.json)
+        print_search(df, hardware=hardware, show_all=args.all, as_json=args.json)
         if args.out:
             write_search(df, args.out, scenario.name)
         return 0
@@ -60,14 +59,16 @@ def _run(args) -> int:
             plan.resolve(graph)
         except ConfigError as exc:
             raise ConfigError(f"{args.file}: {label.format(i)}: {exc}") from None
-    evaluations = [evaluate_plan(graph, plan, system, dataset=scenario.dataset) for plan in scenario.plans]
+    evaluations = [evaluate_plan(graph, plan, hardware, dataset=scenario.dataset) for plan in scenario.plans]
     table = pd.DataFrame([ev.summary() for ev in evaluations])
     if scenario.single:
         ev = evaluations[0]
         memory = ev.memory[list(MEMORY_COLUMNS)]
         if args.json:
-            print(dump_json({"summary": ev.summary(), "memory": records(memory), "failures": ev.memory_failures()}))
+            print(dump_json({"summary": ev.summary(), "memory": records(memory), "failures": ev.memory_failures(),
+                             "hardware": hardware.describe()}))
         else:
+            print(f"hardware: {hardware.describe()}")
             for key, value in ev.summary().items():
                 print(f"  {key:<18}{_fmt(value)}")
             print()
@@ -83,6 +84,7 @@ def _run(args) -> int:
     if args.json:
         print(dump_json(records(table)))
     else:
+        print(f"hardware: {hardware.describe()}")
         print(format_table(table))
         for i, ev in enumerate(evaluations):
             for line in ev.memory_failures():
