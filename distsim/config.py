@@ -103,6 +103,8 @@ def build_hardware(device: Device | str | None = None, *, preset: str | None = N
         if not isinstance(placement, (list, tuple)) or not placement:
             raise ConfigError(f"{label('placement')} must list the topology node of every plan rank, got {placement!r}")
         kwargs["placement"] = tuple(placement)
+    if preset is None and topology is not None:
+        kwargs["name"] = "custom"
     return get_hardware(preset or "paper-2019", **kwargs)
 
 

@@ -65,14 +65,17 @@ class TopologySpec:
     def describe(self) -> str:
         opts = dict(self.options)
         parts = [self.kind + (f" of {self.nodes}" if self.nodes else "")]
-        for key, value in opts.items():
-            parts.append(f"{key}={_human(key, value)}")
-        return " ".join(parts)
+        options = ", ".join(f"{_short(key)} {_human(key, value)}" for key, value in opts.items())
+        return parts[0] + (f" ({options})" if options else "")
 
 
 @lru_cache(maxsize=64)
 def _build(kind: str, nodes: int, options: tuple) -> Topology:
     return build_topology(kind, nodes, **dict(options))
+
+
+def _short(key: str) -> str:
+    return key.removesuffix("_bytes_per_s").removesuffix("_s") if key.endswith(("_bytes_per_s", "latency_s")) else key
 
 
 def _human(key: str, value) -> str:
@@ -255,9 +258,9 @@ HARDWARE.register("dgx-a100")(_dgx_preset("dgx-a100", "a100-sxm4-80gb", DGX_A100
 HARDWARE.register("dgx-h100")(_dgx_preset("dgx-h100", "h100-sxm5-80gb", DGX_H100_LINKS))
 
 
-def get_hardware(name: str, **overrides) -> Hardware:
+def get_hardware(preset: str, **overrides) -> Hardware:
     """A hardware preset by name (``paper-2019``, ``dgx-a100``, ``dgx-h100``), fields overridden."""
-    return HARDWARE.get(name)(**overrides)
+    return HARDWARE.get(preset)(**overrides)
 
 
 def paper_hardware(device: str | Device = "paper-v100", **overrides) -> Hardware:

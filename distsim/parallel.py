@@ -30,7 +30,8 @@ Embedding sharding
 Gradients (synchronous SGD)
     Each of the lowering's gradient collectives starts when the last of its
     gradients is ready (on the stage that holds them); the ops reading a
-    gradient wait for its collective.  ``plan.overlap`` puts the collectives
+    gradient wait for its collective.  All-reduces use ``plan.allreduce``;
+    all-gathers too where that algorithm has one, else the ring.  ``plan.overlap`` puts the collectives
     on a ``comm`` stream beside compute; otherwise they block the compute
     stream.
 """
@@ -41,6 +42,7 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
+from .collectives import get_algorithm
 from .errors import ConfigError
 from .graph import Graph
 from .lower import Lowering
@@ -166,6 +168,7 @@ def simulate_plan(lowering: Lowering, durations: Sequence[float], topology: Topo
     scatters = {graph.producer_index(graph.ops[r].inputs[0]) for r in streams}
     order = wavefront_order(graph, streams) if streams else range(len(graph.ops))
     sim = Simulator(topology)
+    algorithm = get_algorithm(plan.allreduce)
 
     def gradient_ready(grad: str, stage: int, deps: list[int]) -> None:
         """``grad`` is ready on ``stage`` after ``deps``: start its collective once all its gradients are."""
@@ -175,7 +178,8 @@ def simulate_plan(lowering: Lowering, durations: Sequence[float], topology: Topo
         if waiting[k] == 0:
             c = collectives[k]
             collective_task[k] = sim.add_collective(
-                c.name, c.op, c.nbytes, participants=column(c.stage), algorithm=plan.allreduce,
+                c.name, c.op, c.nbytes, participants=column(c.stage),
+                algorithm=plan.allreduce if c.op in algorithm.ops else "ring",
                 devices=[nodes[w * S + c.stage] for w in workers], deps=collective_deps[k], stream=comm_stream,
                 mode=mode, layer=c.layer, phase="bwd")
 

@@ -64,7 +64,9 @@ class Plan:
         Gradient communication on its own stream, overlapping the rest of the
         backward pass (True), or on the compute stream (False).
     allreduce : str
-        Collective algorithm for gradients (a name in :mod:`distsim.collectives`).
+        Collective algorithm for gradients (a name in :mod:`distsim.collectives`);
+        all-gathers of sparse rows use it where it has an all-gather
+        (``ring``, ``halving_doubling``), else the ring.
     sparse_gradients : {"allgather", "allreduce"}
         All-gather the rows of sparse gradients (Horovod's treatment of
         TensorFlow's IndexedSlices) or all-reduce them as dense tensors.
@@ -210,6 +212,8 @@ class Plan:
             text += " fused-acc"
         if self.comm_buffer != "tensor" and self.data_parallel > 1:
             text += f" {self.comm_buffer}-buffers"
+        if self.allreduce != "ring" and self.data_parallel > 1:
+            text += f" {self.allreduce}"
         if self.gradient_grouping != "per_tensor" and self.data_parallel > 1:
             text += " " + (f"bucket{self.bucket_MiB:g}MiB" if self.gradient_grouping == "bucket" else "per-layer")
         if self.overlap:

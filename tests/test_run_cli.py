@@ -150,3 +150,66 @@ def test_missing_file(capsys):
 def test_config_errors_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="missing key 'schema'"):
         scenario_from_dict({"workload": TINY, "plan": {}})
+
+
+def test_two_server_cluster_matches_the_closed_forms(capsys):
+    """examples/two_servers_dp.yaml: a data-parallel ring that crosses servers, against closed forms.
+
+    Overlap off, so a step = compute + its gradient collectives one after another.  Two servers of 8
+    (``two_level``: 300 GB/s, 1 us inside; a transfer between servers crosses two 25 GB/s NIC links
+    of 2.5 us).  16-way ring: every ring step waits for the slowest transfer, the one between servers,
+    ``a = 5 us, B = 25 GB/s``: all-reduce ``2(N-1)(a + S/(N B))``, all-gather of ``S`` rows per worker
+    ``(N-1)(a + S/B)``.  Hierarchical all-reduce (docs: collectives/hierarchical.py):
+    ``2(k-1)(a_l + S/(k B_l)) + 2(m-1)(a_g + S/(k m B_g))``; its sparse rows still go by ring.
+    8-way stays inside a server: the torus-like closed form with the fast links.
+    """
+    from distsim.collectives import closed_form as cf
+    from distsim.plan import gradient_of, sparse_gradients
+
+    assert main(["run", "examples/two_servers_dp.yaml", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    step = [r["step_s"] for r in rows]
+    graph = load_scenario("examples/two_servers_dp.yaml").workload.build()
+    sparse = sparse_gradients(graph)
+    dense = [graph.tensors[g].nbytes for g in gradient_of(graph) if g not in sparse]
+    sparse_rows = [graph.tensors[g].nbytes for g in sparse]
+    fast, slow = (300e9, 1e-6), (25e9, 5e-6)
+
+    def ring(n, link):
+        return (sum(cf.ring_allreduce_s(n, s, *link) for s in dense)
+                + sum(cf.ring_allgather_s(n, n * s, *link) for s in sparse_rows))
+
+    assert step[1] - step[0] == pytest.approx(ring(8, fast), rel=1e-9)
+    assert step[2] - step[0] == pytest.approx(ring(16, slow), rel=1e-9)
+    hier = (sum(cf.hierarchical_allreduce_s(16, s, 8, *fast, *slow) for s in dense)
+            + sum(cf.ring_allgather_s(16, 16 * s, *slow) for s in sparse_rows))
+    assert step[3] - step[0] == pytest.approx(hier, rel=1e-9)
+    assert step[3] < step[2]  # the explained difference: 1/8 of each gradient crosses the network
+
+
+def test_topology_section_forms(tmp_path):
+    """hardware.topology: a builder name (sized to the plan), {kind, options}, or a file; latency stated."""
+    from distsim.hardware import TopologySpec
+    from distsim.topology import Topology
+
+    base = {"schema": 1, "workload": TINY, "plan": {"data_parallel": 2}}
+    s = scenario_from_dict(base | {"hardware": {"topology": "ring"}})
+    assert isinstance(s.hardware.topology, TopologySpec) and s.hardware.name == "custom"
+    assert "ring" in s.hardware.describe() and "per hop" not in s.hardware.describe()
+    s = scenario_from_dict(base | {"hardware": {"topology": "topologies/presets/line4.yaml"}}, base_dir=".")
+    assert isinstance(s.hardware.topology, Topology) and "us x" in s.hardware.describe()
+    s = scenario_from_dict(base | {"hardware": {"preset": "dgx-h100"}})
+    assert s.hardware.device.name == "h100-sxm5-80gb" and "450 GB/s" in s.hardware.describe()
+
+
+@pytest.mark.parametrize("hardware,needle", [
+    ({"topology": {"kind": "nosuch"}}, "unknown topology 'nosuch'"),
+    ({"topology": {"local_size": 8}}, "hardware topology needs 'kind'"),
+    ({"topology": "ring", "latency_us": 3}, "hardware latency_us set the plan-shaped torus"),
+    ({"topology": {"kind": "two_level", "local_size": 8, "bogus_GBps": 3}}, "topology two_level"),
+    ({"preset": "nosuch"}, "unknown hardware preset 'nosuch'"),
+    ({"placement": []}, "hardware placement must list"),
+])
+def test_bad_hardware_sections(hardware, needle):
+    with pytest.raises(ConfigError, match=needle):
+        scenario_from_dict({"schema": 1, "workload": TINY, "hardware": hardware, "plan": {}})
