@@ -38,7 +38,7 @@ from .workload import configure_workload
 SCHEMA_VERSION = 1
 TOP_KEYS = ("schema", "workload", "device", "system", "dataset", "plan", "plans", "search")
 WORKLOAD_KEYS = ("name", "preset", "set")
-SYSTEM_KEYS = ("link_GBps", "hop_latency_us", "memory_GiB", "memory_GB", "cost_mode")
+SYSTEM_KEYS = ("link_GBps", "hop_latency_us", "memory_GiB", "memory_GB", "cost_model")
 SEARCH_KEYS = ("data_parallel", "target_days", "max_accelerators", *SearchOptions.field_names())
 
 
@@ -53,7 +53,7 @@ def _check_keys(where: str, data, accepted) -> dict:
 
 def build_system(device: Device, *, link_GBps: float | None = None, hop_latency_us: float | None = None,
                  memory_GiB: float | None = None, memory_GB: float | None = None,
-                 cost_mode: str | None = None, prefix: str = "") -> System:
+                 cost_model: str | None = None, prefix: str = "") -> System:
     """A :class:`System` from human units (the one place they are converted); ``None`` keeps the default.
 
     ``prefix`` is put before field names in errors (``"--"`` for the command line).
@@ -70,8 +70,8 @@ def build_system(device: Device, *, link_GBps: float | None = None, hop_latency_
         kwargs["memory_bytes"] = require_positive(f"{prefix}memory_GiB", memory_GiB) * units.GiB
     if memory_GB is not None:
         kwargs["memory_bytes"] = require_positive(f"{prefix}memory_GB", memory_GB) * units.GB
-    if cost_mode is not None:
-        kwargs["cost_mode"] = cost_mode
+    if cost_model is not None:
+        kwargs["cost_model"] = cost_model
     return System(device=device, **kwargs)
 
 

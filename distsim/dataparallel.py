@@ -37,7 +37,7 @@ from .topology import Topology, build_topology
 def roofline_op_time(device: Device) -> Callable[[Op], float]:
     """``op -> max(flops / achievable FLOP/s, nbytes / achievable bytes/s)`` (seconds).
 
-    A stand-in until :func:`distsim.costmodel.op_times_s` lands; pass that
+    A stand-in until :func:`distsim.costmodels.op_times_s` lands; pass that
     function's array as ``op_time_s`` instead.
     """
     flop_rate, byte_rate = device.achievable_flop_per_s, device.achievable_bytes_per_s
@@ -100,7 +100,7 @@ def simulate_data_parallel_step(graph: Graph, topology: Topology | None = None, 
     workers : int, list of nodes or None
         The data-parallel ranks (default: every accelerator; 1 without a topology).
     op_time_s : callable or array, optional
-        Seconds per op (``costmodel.op_times_s(graph, device, mode)`` fits);
+        Seconds per op (``costmodels.op_times_s(graph, device, mode)`` fits);
         default: roofline of ``device``.
     algorithm, mode, **algorithm_options
         The all-reduce algorithm, simulation mode and options (see

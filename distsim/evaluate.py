@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from . import units
-from .costmodel import MODES, op_times_s, utilization
+from .costmodels import COST_MODELS, DEFAULT_COST_MODEL, op_times_s, utilization
 from .datasets import DATASETS, Dataset
 from .device import Device, get_device
 from .errors import ConfigError, require_positive
@@ -52,15 +52,15 @@ class System:
     link_bandwidth_bytes_per_s: float = LINK_BANDWIDTH_BYTES_PER_S
     hop_latency_s: float = HOP_LATENCY_S
     memory_bytes: float | None = None  # default: the device's
-    cost_mode: str = "cache_aware"
+    cost_model: str = DEFAULT_COST_MODEL  # a name in distsim.costmodels.COST_MODELS
 
     def __post_init__(self):
         require_positive("link_bandwidth_bytes_per_s", self.link_bandwidth_bytes_per_s)
         require_positive("hop_latency_s", self.hop_latency_s, allow_zero=True)
         if self.memory_bytes is not None:
             require_positive("memory_bytes", self.memory_bytes)
-        if self.cost_mode not in MODES:
-            raise ConfigError(f"cost_mode must be one of {', '.join(MODES)}, got {self.cost_mode!r}")
+        if self.cost_model not in COST_MODELS:
+            raise ConfigError(f"cost_model {self.cost_model!r}; accepted: {', '.join(COST_MODELS.names())}")
 
     @property
     def capacity_bytes(self) -> float:
@@ -169,7 +169,7 @@ def evaluate_plan(graph: Graph, plan: Plan, system: System | None = None, *, dat
 
     Shard fractions left open are chosen to even out the memory of the
     accelerators holding pieces (:func:`balance_shards`).  ``durations``
-    (seconds per op) default to ``costmodel.op_times_s(graph, device, system.cost_mode)``.
+    (seconds per op) default to ``costmodels.op_times_s(graph, device, system.cost_model)``.
     """
     system = system or paper_system()
     if plan.fuse_accumulation:
@@ -185,7 +185,7 @@ def evaluate_plan(graph: Graph, plan: Plan, system: System | None = None, *, dat
     result = None
     if simulate:
         if durations is None:
-            durations = op_times_s(graph, system.device, system.cost_mode)
+            durations = op_times_s(graph, system.device, system.cost_model)
         topo = topology if topology is not None else (
             system.topology_for(plan) if plan.accelerators > 1 else None)
         result = simulate_plan(graph, rp, durations, topo)

@@ -137,7 +137,7 @@ def simulate_plan(graph: Graph, rp: ResolvedPlan, durations: Sequence[float], to
                   mode: str = "auto") -> Result:
     """Simulate one step of plan ``rp`` (resolved against ``graph``, one worker's sub-batch).
 
-    ``durations`` are seconds per op (e.g. ``costmodel.op_times_s``).  Returns
+    ``durations`` are seconds per op (e.g. ``costmodels.op_times_s``).  Returns
     the engine's :class:`~distsim.result.Result`.
     """
     plan = rp.plan

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from distsim import units
-from distsim.costmodel import utilization
+from distsim.costmodels import utilization
 from distsim.evaluate import evaluate_plan, paper_system
 from distsim.plan import Plan, gradient_of, sparse_gradients
 from distsim.workload import build_workload

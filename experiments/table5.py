@@ -27,7 +27,7 @@ from __future__ import annotations
 import pandas as pd
 
 from distsim import units
-from distsim.costmodel import op_times_s, roofline_step_s, utilization
+from distsim.costmodels import op_times_s, roofline_step_s, utilization
 from distsim.datasets import WORDLM_TARGET
 from distsim.evaluate import HOP_LATENCY_S, evaluate_plan, paper_system
 from distsim.plan import Plan

@@ -81,12 +81,15 @@ def test_human_units_are_converted_once(tmp_path):
     assert s.system.capacity_bytes == 2 * units.GiB
     s = scenario_from_dict({"schema": 1, "workload": TINY, "system": {"memory_GB": 2}, "plan": {}})
     assert s.system.capacity_bytes == 2e9
+    assert s.system.cost_model == "cache_aware"  # the paper's model by default
+    s = scenario_from_dict({"schema": 1, "workload": TINY, "system": {"cost_model": "tiled_best"}, "plan": {}})
+    assert s.system.cost_model == "tiled_best"
 
 
 def test_device_file_is_relative_to_the_scenario(tmp_path, capsys):
     (tmp_path / "devs").mkdir()
     (tmp_path / "devs" / "mine.yaml").write_text(
-        "schema: 1\ndevices:\n  mine: {peak_TFLOPS: {fp32: 10}, memory_bandwidth_GBps: 500, cache_MB: 4, "
+        "schema: 1\ndevices:\n  mine: {peak_TFLOPS: {fp32: 10}, memory_bandwidth_GBps: 500, cache_MiB: 4, "
         "memory_GiB: 1}\n")
     path = scenario(tmp_path, "device: devs/mine.yaml\nplans: [{data_parallel: 1}, {data_parallel: 2}]\n")
     assert load_scenario(path).system.device.name == "mine"
@@ -107,6 +110,8 @@ def test_device_file_is_relative_to_the_scenario(tmp_path, capsys):
     ("system: {memory_gb: 3}\nplan: {}", "unknown system key 'memory_gb'; accepted: link_GBps"),
     ("system: {memory_GiB: -3}\nplan: {}", "system memory_GiB must be positive, got -3.0"),
     ("system: {memory_GiB: 3, memory_GB: 3}\nplan: {}", "not both"),
+    ("system: {cost_model: magic}\nplan: {}", "cost_model 'magic'; accepted: cache_aware, per_op, roofline"),
+    ("system: {cost_mode: per_op}\nplan: {}", "unknown system key 'cost_mode'; accepted: link_GBps"),
     ("search: {data_parallel: [4], depth: 3}", "unknown search key 'depth'; accepted: data_parallel"),
     ("search: {data_parallel: [0]}", "search data_parallel entry must be a positive integer"),
     ("search: {comm_buffer: [fused]}", "search comm_buffer value 'fused'"),

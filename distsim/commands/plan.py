@@ -43,6 +43,8 @@ def register(sub) -> None:
     p.add_argument("--max-accelerators", type=int, metavar="N", help="skip plans needing more accelerators")
     p.add_argument("--max-stages", type=int, metavar="S", help="at most S stages per worker")
     p.add_argument("--dataset", metavar="NAME", help="what an epoch is (default: the workload's)")
+    p.add_argument("--cost-model", metavar="NAME",
+                   help="op timing model (default: cache_aware; see distsim step for all)")
     p.add_argument("--all", action="store_true", help="list every fitting plan, not only the frontier")
     p.add_argument("--json", action="store_true", help="print the plans as a JSON list of records")
     p.add_argument("--out", metavar="DIR", help="write plans.csv (every fitting plan) and plans.png into DIR")
@@ -74,7 +76,7 @@ def _run(args) -> int:
     degrees = parse_degrees(args.data_parallel)
     graph = configure_workload(args.workload, preset=args.preset, options=parse_set_options(args.options))
     system = build_system(get_device(args.device), link_GBps=args.link_GBps, hop_latency_us=args.hop_latency_us,
-                          memory_GiB=args.memory_gib, memory_GB=args.memory_gb)
+                          memory_GiB=args.memory_gib, memory_GB=args.memory_gb, cost_model=args.cost_model)
     options = SearchOptions(max_stages=args.max_stages, progress=False if args.no_progress else None)
     df = search_plans(graph, system, data_parallel=degrees, target_days=args.target_days, dataset=args.dataset,
                       max_accelerators=args.max_accelerators, options=options)

@@ -23,7 +23,7 @@ def register(sub) -> None:
         help="run a what-if written as YAML (one plan, several plans, or a search)",
         description=(
             "Read FILE (YAML, schema: 1): workload {name, preset, set}, device, system {link_GBps, "
-            "hop_latency_us, memory_GiB or memory_GB, cost_mode}, dataset, and one of plan (summary and "
+            "hop_latency_us, memory_GiB or memory_GB, cost_model}, dataset, and one of plan (summary and "
             "per-accelerator memory), plans (one table) or search (like distsim plan). See examples/."
         ),
     )
