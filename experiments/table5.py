@@ -76,13 +76,13 @@ def baseline_rows(device_name: str = "paper-v100") -> list[dict]:
     memory = [round(units.to_gib(graph.footprint_min_bytes()), 1)]
     cache_mib = round(device.cache_bytes / units.MiB, 3)
     rows = []
+    durations = op_times_s(graph, device, "cache_aware")
     for paper, step_s, cache in ((PAPER[0], roofline_step_s(graph, device), None),
-                                 (PAPER[1], float(op_times_s(graph, device, "cache_aware").sum()), cache_mib)):
+                                 (PAPER[1], float(durations.sum()), cache_mib)):
         rows.append(_row(paper, accelerators=1, batch=batch, memory_gb=memory, l2_cache_mib=cache, step_s=step_s,
                          days_per_epoch=units.to_days(steps * step_s),
                          utilization=utilization(graph.flops, device, step_s),
                          fits=bool(graph.footprint_min_bytes() <= system.capacity_bytes)))
-    durations = op_times_s(graph, device, "cache_aware")
     for paper, plan in zip(PAPER[2:], PLANS):
         ev = evaluate_plan(graph, plan, system, durations=durations)
         s = ev.summary()
