@@ -100,7 +100,7 @@ def simulate_data_parallel_step(graph: Graph, topology: Topology | None = None, 
     workers : int, list of nodes or None
         The data-parallel ranks (default: every accelerator; 1 without a topology).
     op_time_s : callable or array, optional
-        Seconds per op (``costmodels.op_times_s(graph, device, mode)`` fits);
+        Seconds per op (``costmodels.op_times_s(graph, device, model)`` fits);
         default: roofline of ``device``.
     algorithm, mode, **algorithm_options
         The all-reduce algorithm, simulation mode and options (see

@@ -141,6 +141,21 @@ def test_tss_candidates_follow_the_euclidean_algorithm():
     assert tss_tile(1024, 4, 200) == (4, 200)  # only 4 rows: 4 x 200 beats 4 x 24 and 4 x 8
 
 
+def test_docstring_examples():
+    import doctest
+
+    from distsim.costmodels import cache_aware
+
+    result = doctest.testmod(cache_aware)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_tss_rows_search_spans_chunks():
+    """Rows found past the first search chunk: C = 2^20, N = 1, h = 1: 2^20 rows fit, capped by the array."""
+    assert tss_candidates(2**20, 1, 200_000) == ((200_000, 1),)
+    assert tss_candidates(2**20, 3, 10**7)[0] == (349_525, 3)  # floor(2^20 / 3) whole rows of 3
+
+
 def _occupied(cache, leading, rows, height):
     return [(i * leading + j) % cache for i in range(rows) for j in range(height)]
 

@@ -56,17 +56,22 @@ from .base import TiledGemmModel
 #: Operand whose TSS tile stays in the cache, and the layout the leading dimension follows.
 RESIDENT_OPERANDS = ("A", "B", "C")
 LAYOUTS = ("row", "col")
+_CHUNK_ROWS = 1 << 16
 
 
 def _rows_without_self_interference(height: int, leading_dim: int, cache_elems: int, max_rows: int) -> int:
     """Consecutive rows, ``leading_dim`` apart, whose first ``height`` elements do not overlap in the cache."""
     if max_rows <= 1:
         return max(0, max_rows)
-    cap = min(max_rows, cache_elems // height + 1)
-    d = np.arange(1, cap, dtype=np.int64)
-    pos = (d * (leading_dim % cache_elems)) % cache_elems
-    clash = np.flatnonzero(np.minimum(pos, cache_elems - pos) < height)
-    return int(clash[0] + 1) if clash.size else cap
+    cap = min(max_rows, cache_elems // height + 1)  # more rows than that cannot fit
+    stride = leading_dim % cache_elems
+    for lo in range(1, cap, _CHUNK_ROWS):  # row d clashes with row 0 (hence j with j + d) when close to it
+        d = np.arange(lo, min(cap, lo + _CHUNK_ROWS), dtype=np.int64)
+        pos = (d * stride) % cache_elems
+        clash = np.flatnonzero(np.minimum(pos, cache_elems - pos) < height)
+        if clash.size:
+            return int(d[clash[0]])
+    return cap
 
 
 @lru_cache(maxsize=4096)
