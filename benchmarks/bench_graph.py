@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from distsim.costmodel import cache_aware_step_s, per_op_step_s, roofline_step_s
+from distsim.costmodels import cache_aware_step_s, per_op_step_s, roofline_step_s
 from distsim.device import get_device
 from distsim.workload import build_workload
 from distsim.workloads.wordlm import PRESETS

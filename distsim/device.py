@@ -3,7 +3,8 @@
 A :class:`Device` is a frozen spec in SI units.  Specs ship in
 ``distsim/data/devices.yaml`` (keys in human units, converted once here) and
 more can be loaded from a user's YAML file with :func:`load_devices`.
-Timing models live in :mod:`distsim.costmodel`.
+Timing models live in :mod:`distsim.costmodels`.  Cache sizes are binary in files
+(``cache_MiB``): vendors' cache "MB" (NVIDIA's 6 MB V100 L2 = 6,144 KiB) are MiB.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from . import units
 from .errors import ConfigError, require_positive
 
 _FILE_KEYS = {
-    "description", "source", "peak_TFLOPS", "memory_bandwidth_GBps", "cache_MB", "memory_GiB",
+    "description", "source", "peak_TFLOPS", "memory_bandwidth_GBps", "cache_MiB", "memory_GiB",
     "compute_efficiency", "bandwidth_efficiency", "precision",
 }
 
@@ -34,7 +35,7 @@ class Device:
     precision : str
         The precision steps run in; selects :attr:`flop_per_s`.
     memory_bandwidth_bytes_per_s, cache_bytes, memory_bytes : float
-        Off-chip bandwidth, on-chip (L2) cache and memory capacity.
+        Off-chip bandwidth (B/s), on-chip (L2) cache and memory capacity (B).
     compute_efficiency, bandwidth_efficiency : float
         Achievable fractions of peak, in (0, 1] (the paper uses 0.8 and 0.7).
     """
@@ -99,12 +100,15 @@ class Device:
         """From a file entry with human units (see devices.yaml)."""
         if not isinstance(d, dict):
             raise ConfigError(f"device {name}: expected a mapping, got {type(d).__name__}")
+        if "cache_MB" in d:
+            raise ConfigError(f"device {name}: key 'cache_MB' was replaced by 'cache_MiB' (binary, 1 MiB = 2^20 B; "
+                              "vendors' cache \"MB\" are MiB: the V100's 6 MB L2 is cache_MiB: 6)")
         unknown = set(d) - _FILE_KEYS
         if unknown:
             raise ConfigError(
                 f"device {name}: unknown key {sorted(unknown)[0]!r}; accepted: {', '.join(sorted(_FILE_KEYS))}"
             )
-        for key in ("peak_TFLOPS", "memory_bandwidth_GBps", "cache_MB", "memory_GiB"):
+        for key in ("peak_TFLOPS", "memory_bandwidth_GBps", "cache_MiB", "memory_GiB"):
             if key not in d:
                 raise ConfigError(f"device {name}: missing key {key!r}")
         peaks = d["peak_TFLOPS"]
@@ -114,7 +118,7 @@ class Device:
             name=name,
             peak_flop_per_s={k: require_positive(f"device {name}: peak_TFLOPS.{k}", v) * units.TERA for k, v in peaks.items()},
             memory_bandwidth_bytes_per_s=require_positive(f"device {name}: memory_bandwidth_GBps", d["memory_bandwidth_GBps"]) * units.GB,
-            cache_bytes=require_positive(f"device {name}: cache_MB", d["cache_MB"], allow_zero=True) * units.MB,
+            cache_bytes=require_positive(f"device {name}: cache_MiB", d["cache_MiB"], allow_zero=True) * units.MiB,
             memory_bytes=require_positive(f"device {name}: memory_GiB", d["memory_GiB"]) * units.GiB,
             compute_efficiency=d.get("compute_efficiency", 0.8),
             bandwidth_efficiency=d.get("bandwidth_efficiency", 0.7),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from . import units
-from .costmodel import op_times_s, utilization
+from .costmodels import op_times_s, utilization
 from .datasets import DATASETS, Dataset
 from .errors import ConfigError
 from .graph import Graph

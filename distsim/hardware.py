@@ -35,6 +35,7 @@ from typing import Hashable
 from . import units
 from .device import Device, get_device
 from .errors import ConfigError, require_positive
+from .costmodels import DEFAULT_COST_MODEL
 from .registry import Registry
 from .topology import DEFAULT_BANDWIDTH_BYTES_PER_S, DEFAULT_LATENCY_S, Topology, build_topology
 
@@ -46,8 +47,6 @@ HOP_LATENCY_S = 75e-6
 #: Link bandwidth of the paper's system (Table 4): 56 GB/s.
 LINK_BANDWIDTH_BYTES_PER_S = DEFAULT_BANDWIDTH_BYTES_PER_S
 
-#: Cost model used when none is named (see :mod:`distsim.costmodel`).
-DEFAULT_COST_MODEL = "cache_aware"
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ class Hardware:
     memory_bytes : float, optional
         Capacity each accelerator offers a plan (default: the device's memory).
     cost_model : str
-        How op times are computed (see :mod:`distsim.costmodel`).
+        How op times are computed (a name in :data:`distsim.costmodels.COST_MODELS`).
     placement : tuple, optional
         Topology node of each plan rank ``w * stages + s``.
     name : str
@@ -127,7 +126,7 @@ class Hardware:
     name: str = "custom"
 
     def __post_init__(self):
-        from .costmodel import MODES
+        from .costmodels import COST_MODELS
 
         if not isinstance(self.device, Device):
             raise ConfigError(f"hardware device must be a Device, got {self.device!r}")
@@ -135,8 +134,7 @@ class Hardware:
         require_positive("link_latency_s", self.link_latency_s, allow_zero=True)
         if self.memory_bytes is not None:
             require_positive("memory_bytes", self.memory_bytes)
-        if self.cost_model not in MODES:
-            raise ConfigError(f"cost_model must be one of {', '.join(MODES)}, got {self.cost_model!r}")
+        COST_MODELS.get(self.cost_model)  # one line naming the accepted models if unknown
         if self.topology is not None and not isinstance(self.topology, (Topology, TopologySpec)):
             raise ConfigError(f"topology must be a Topology or a TopologySpec, got {self.topology!r}")
         if self.placement is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from distsim import units
-from distsim.costmodel import roofline_step_s
+from distsim.costmodels import roofline_step_s
 from distsim.device import get_device
 
 from distsim.experiments._domains import DOMAINS, beyond_tolerance_notes, size_for_params

@@ -14,7 +14,7 @@ past that the hardware's cost per step wins.  The steps-law constants are
 illustrative (seed 000 gives the form only), so the full run also sweeps the
 exponent k (seed 000: Adam "makes it steeper").
 
-The step time comes from ``distsim.costmodel.analyze_step`` when that module
+The step time comes from ``distsim.costmodels.analyze_step`` when that module
 exists and otherwise from the Table 2 first-order roofline; the
 ``step_time_source`` column says which.
 """
@@ -45,8 +45,8 @@ QUICK_BATCH = (128,)
 FULL_K_MODEL = (1.0, 1.5)  # 1.0: seed 000's reciprocal form; 1.5: a steeper curve (illustrative)
 QUICK_K_MODEL = (1.0, 1.5)
 
-FALLBACK_SOURCE = "table2-roofline (fallback: distsim.costmodel not available)"
-COSTMODEL_SOURCE = "distsim.costmodel.analyze_step roofline_step_s"
+FALLBACK_SOURCE = "table2-roofline (fallback: distsim.costmodels not available)"
+COSTMODEL_SOURCE = "distsim.costmodels.analyze_step roofline_step_s"
 
 
 def default_step_time_provider():
@@ -57,7 +57,7 @@ def default_step_time_provider():
     The fallback is :func:`distsim.scaling.tta.table2_step_time_s`.
     """
     try:
-        from distsim.costmodel import analyze_step
+        from distsim.costmodels import analyze_step
         from distsim.device import get_device
         from distsim.workload import build_workload
     except ImportError:

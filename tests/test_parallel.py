@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from distsim.collectives.closed_form import ring_allgather_s, ring_allreduce_s
-from distsim.costmodel import op_times_s
+from distsim.costmodels import op_times_s
 from distsim.device import get_device
 from distsim.evaluate import evaluate_plan, simulate_step
 from distsim.hardware import Hardware, paper_hardware

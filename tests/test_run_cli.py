@@ -81,12 +81,15 @@ def test_human_units_are_converted_once(tmp_path):
     assert s.hardware.capacity_bytes == 2 * units.GiB
     s = scenario_from_dict({"schema": 1, "workload": TINY, "hardware": {"memory_GB": 2}, "plan": {}})
     assert s.hardware.capacity_bytes == 2e9
+    assert s.hardware.cost_model == "cache_aware"  # the paper's model by default
+    s = scenario_from_dict({"schema": 1, "workload": TINY, "hardware": {"cost_model": "tiled_best"}, "plan": {}})
+    assert s.hardware.cost_model == "tiled_best"
 
 
 def test_device_file_is_relative_to_the_scenario(tmp_path, capsys):
     (tmp_path / "devs").mkdir()
     (tmp_path / "devs" / "mine.yaml").write_text(
-        "schema: 1\ndevices:\n  mine: {peak_TFLOPS: {fp32: 10}, memory_bandwidth_GBps: 500, cache_MB: 4, "
+        "schema: 1\ndevices:\n  mine: {peak_TFLOPS: {fp32: 10}, memory_bandwidth_GBps: 500, cache_MiB: 4, "
         "memory_GiB: 1}\n")
     path = scenario(tmp_path, "device: devs/mine.yaml\nplans: [{data_parallel: 1}, {data_parallel: 2}]\n")
     assert load_scenario(path).hardware.device.name == "mine"
@@ -107,6 +110,8 @@ def test_device_file_is_relative_to_the_scenario(tmp_path, capsys):
     ("hardware: {memory_gb: 3}\nplan: {}", "unknown hardware key 'memory_gb'; accepted: preset, link_GBps"),
     ("hardware: {memory_GiB: -3}\nplan: {}", "hardware memory_GiB must be positive, got -3.0"),
     ("hardware: {memory_GiB: 3, memory_GB: 3}\nplan: {}", "not both"),
+    ("hardware: {cost_model: magic}\nplan: {}", "unknown cost model 'magic'; accepted: cache_aware, per_op, roofline"),
+    ("hardware: {cost_mode: per_op}\nplan: {}", "unknown hardware key 'cost_mode'; accepted: preset, link_GBps"),
     ("search: {data_parallel: [4], depth: 3}", "unknown search key 'depth'; accepted: data_parallel"),
     ("search: {data_parallel: [0]}", "search data_parallel entry must be a positive integer"),
     ("search: {comm_buffer: [fused]}", "search comm_buffer value 'fused'"),

@@ -393,7 +393,7 @@ def test_table1_experiment_quick():
 def test_time_to_accuracy_experiment_quick_fallback(monkeypatch):
     from distsim.experiments import time_to_accuracy as tta
 
-    monkeypatch.setitem(sys.modules, "distsim.costmodel", None)  # import fails -> fallback
+    monkeypatch.setitem(sys.modules, "distsim.costmodels", None)  # import fails -> fallback
     df = tta.run(quick=True)
     assert set(df["step_time_source"]) == {tta.FALLBACK_SOURCE}
     assert not df.select_dtypes("number").isna().any().any()
@@ -407,7 +407,7 @@ def test_time_to_accuracy_experiment_uses_costmodel_when_present(monkeypatch):
 
     calls = []
     fake = {
-        "distsim.costmodel": dict(analyze_step=lambda w, d: {"roofline_step_s": 1.0 + w["hidden"] * 1e-3}),
+        "distsim.costmodels": dict(analyze_step=lambda w, d: {"roofline_step_s": 1.0 + w["hidden"] * 1e-3}),
         "distsim.workload": dict(build_workload=lambda name, **kw: calls.append((name, kw)) or kw),
         "distsim.device": dict(get_device=lambda name: name),
     }

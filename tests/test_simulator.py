@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from engine_graphs import toy_lm
 from distsim.collectives import closed_form as cf
-from distsim.costmodel import op_times_s
+from distsim.costmodels import op_times_s
 from distsim.device import get_device
 from distsim.errors import ConfigError
 from distsim.evaluate import simulate_step

@@ -16,9 +16,24 @@ def test_step_json_keys(capsys):
     assert out["options"]["hidden"] == 64
 
 
-def test_step_text(capsys):
+def test_step_text_prints_every_registered_model(capsys):
+    from distsim.costmodels import cost_model_names
+
     assert main(["step", "wordlm", "--set", "hidden=32", "--set", "seq_len=2"]) == 0
-    assert "cache-aware" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    for name in cost_model_names():
+        assert f"step, {name} " in out
+    assert "on-chip cache           6 MiB" in out
+
+
+def test_step_cost_model_flag(capsys):
+    argv = ["step", "wordlm", "--set", "hidden=32", "--set", "seq_len=2"]
+    assert main(argv + ["--cost-model", "tiled_best", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["cost_model"] == "tiled_best" and out["step_s"] == out["tiled_best_step_s"]
+    assert main(argv + ["--cost-model", "per_op"]) == 0
+    text = capsys.readouterr().out
+    assert "step, per_op" in text and "step, cache_aware" not in text
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -30,6 +45,8 @@ def test_step_text(capsys):
     (["step", "wordlm", "--set", "hidden"], "--set expects NAME=VALUE"),
     (["step", "wordlm", "--device", "/no/such/spec.yaml"], "cannot read device file"),
     (["experiment", "nosuch"], "unknown experiment 'nosuch'"),
+    (["step", "wordlm", "--cost-model", "magic"], "unknown cost model 'magic'; accepted: cache_aware"),
+    (["plan", "wordlm", "--cost-model", "magic"], "unknown cost model 'magic'; accepted: cache_aware"),
 ])
 def test_bad_input_exit_2_one_line(capsys, argv, needle):
     assert main(argv) == 2
@@ -42,5 +59,5 @@ def test_help_explains_options(capsys):
         main(["step", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for word in ("--set", "--device", "--json", "projection", "seq_len"):
+    for word in ("--set", "--device", "--json", "projection", "seq_len", "--cost-model", "tiled_best", "Coleman"):
         assert word in out

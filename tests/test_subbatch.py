@@ -9,7 +9,7 @@ at about 1.5x the subbatch where graph intensity meets the ridge point
 import numpy as np
 import pytest
 
-from distsim.costmodel import per_op_step_s
+from distsim.costmodels import per_op_step_s
 from distsim.device import get_device
 from distsim.workload import build_workload
 from distsim.experiments import subbatch

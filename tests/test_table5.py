@@ -1,9 +1,10 @@
 """Table 5 of Hestness et al., PPoPP 2019 (page 10), all six rows.
 
-Rows 1 and the data-parallel memory meet the issue's tolerances.  Rows 2-6's absolute
-days/utilization inherit row 2's residual (docs/reproduction.md); for them the tests check
-what the planner adds on top of the baseline against what the paper's own numbers imply
-(communication overhead, layer-parallel speed-up), and pin our values so a change shows.
+Paper comparisons cite the row and state the tolerance (issue 10): rows 2-4 days within 5% and
+utilization within 3 points, rows 5-6 days within 10% and utilization within 3 points, with the
+cache-aware model = Coleman & McKinley tile size selection on the 6 MiB L2.  What the planner adds
+on top of the baseline (communication overhead, layer-parallel speed-up) is checked against what
+the paper's own numbers imply.  Regression pins of our own output are labelled as such.
 """
 
 import json
@@ -26,16 +27,32 @@ def test_row1_roofline_baseline(rows):
     assert r["memory_gib"][0] == pytest.approx(113.8, rel=0.05)
 
 
-def test_row2_cache_aware_baseline_residual(rows):
-    """Table 5 row 2 / §6.1: 4671 days, 46%.  Our principled tiling model keeps the big LSTM GEMMs
-    compute-bound, so the row is slower than roofline only through per-op effects: 63% and
-    ~3430 days.  docs/reproduction.md records this residual; the test pins our value and the
-    ordering the paper implies (cache-aware slower than roofline)."""
+# Table 5 (PPoPP 2019): row index, days/epoch (row 2: the text's 4671, see TYPO_NOTE), utilization,
+# relative tolerance on days, absolute tolerance on utilization.
+PAPER_ROWS = [
+    (1, 4671, 0.46, 0.05, 0.03),   # row 2, cache-hierarchy-aware baseline
+    (2, 6.2, 0.34, 0.05, 0.03),    # row 3, 1024-way data parallelism
+    (3, 11.1, 0.38, 0.05, 0.03),   # row 4, 512-way data parallelism
+    (4, 7.2, 0.145, 0.10, 0.03),   # row 5, + layer parallelism
+    (5, 7.2, 0.145, 0.10, 0.03),   # row 6, + sharded embedding
+]
+
+
+@pytest.mark.parametrize("row, days, util, rel_days, abs_util", PAPER_ROWS)
+def test_rows_2_to_6_match_the_paper(rows, row, days, util, rel_days, abs_util):
+    """Table 5 rows 2-6 (days/epoch, algorithmic FLOP utilization) with the TSS cache-aware model."""
+    r = rows[row]
+    assert r["days_per_epoch"] == pytest.approx(days, rel=rel_days)
+    assert r["utilization"] == pytest.approx(util, abs=abs_util)
+    assert r["l2_cache_mib"] == 6
+
+
+def test_row2_regression_pin(rows):
+    """Regression pin (our output, not the paper): cache-aware step 16.25 s, 48.7%, 4454 days.
+    Slower than roofline and per-op, as the paper's ordering implies (Table 5 rows 1-2)."""
     r = rows[1]
+    assert r["step_s"] == pytest.approx(16.25, abs=0.01)
     assert r["days_per_epoch"] > rows[0]["days_per_epoch"]
-    assert r["utilization"] < rows[0]["utilization"]
-    assert r["utilization"] == pytest.approx(0.632, abs=0.01)
-    assert r["l2_cache_mb"] == 6
 
 
 def test_typo_note_in_output(capsys):
@@ -46,7 +63,7 @@ def test_typo_note_in_output(capsys):
 def test_json_keys(capsys):
     assert main(["experiment", "table5", "--json", "--quick"]) == 0
     recs = json.loads(capsys.readouterr().out)
-    for key in ("stage", "accelerators", "batch", "memory_gib", "l2_cache_mb", "days_per_epoch", "utilization"):
+    for key in ("stage", "accelerators", "batch", "memory_gib", "l2_cache_mib", "days_per_epoch", "utilization"):
         assert key in recs[0]
     assert isinstance(recs[0]["memory_gib"], list)
 
@@ -79,9 +96,9 @@ def test_data_parallel_rows_shape(rows):
     assert (r4["accelerators"], r4["batch"]) == (512, 65536)
     assert r3["days_per_epoch"] < r4["days_per_epoch"]
     assert r3["utilization"] < r4["utilization"] < rows[1]["utilization"]
-    # residual inherited from row 2 (pinned): 4.97 and 8.63 days vs the paper's 6.2 and 11.1
-    assert r3["days_per_epoch"] == pytest.approx(4.97, rel=0.02)
-    assert r4["days_per_epoch"] == pytest.approx(8.63, rel=0.02)
+    # regression pins (our output): 5.97 and 10.62 days
+    assert r3["days_per_epoch"] == pytest.approx(5.97, rel=0.01)
+    assert r4["days_per_epoch"] == pytest.approx(10.62, rel=0.01)
 
 
 @pytest.mark.parametrize("row", [2, 3])
@@ -93,11 +110,13 @@ def test_data_parallel_memory(rows, row):
 @pytest.mark.parametrize("row", [4, 5])
 def test_layer_parallel_speedup(rows, row):
     """Table 5 rows 4-6: 512 workers go from 38% to 14.5% on 4x the accelerators, a step
-    20.8 s -> 13.6 s (1.53x faster).  Ours: wavefront schedule, within 10% of that ratio."""
+    20.8 s -> 13.6 s (1.53x faster).  Ours: wavefront schedule, within 5% of that ratio
+    (1.52x and 1.55x: the TSS re-streaming time sits in the LSTM layers, which layer parallelism
+    pipelines)."""
     ours = rows[3]["step_s"] / rows[row]["step_s"]
     paper = rows[3]["paper_step_s"] / rows[row]["paper_step_s"]
     assert paper == pytest.approx(1.53, abs=0.01)
-    assert ours == pytest.approx(paper, rel=0.10)
+    assert ours == pytest.approx(paper, rel=0.05)
     assert rows[row]["accelerators"] == 2048 and rows[row]["batch"] == 65536
 
 

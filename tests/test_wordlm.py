@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from distsim import units
-from distsim.costmodel import roofline_step_s
+from distsim.costmodels import roofline_step_s
 from distsim.device import get_device
 from distsim.errors import ConfigError
 from distsim.workload import build_workload

@@ -59,12 +59,14 @@ def add_hardware_arguments(p) -> None:
     p.add_argument("--latency-us", dest="latency_us", type=float, metavar="L",
                    help="plan-shaped torus: per-hop link latency in microseconds (paper-2019: the calibrated %g)"
                         % (HOP_LATENCY_S / units.US))
+    p.add_argument("--cost-model", metavar="NAME",
+                   help="op timing model (default: cache_aware; see distsim step for all)")
 
 
 def hardware_from_args(args):
     return build_hardware(args.device, preset=args.hardware, link_GBps=args.link_GBps, latency_us=args.latency_us,
                           memory_GiB=args.memory_GiB, memory_GB=args.memory_GB, topology=args.topology,
-                          prefix="--")
+                          cost_model=args.cost_model, prefix="--")
 
 
 def parse_degrees(text: str | None) -> tuple[int, ...]:
