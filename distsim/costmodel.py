@@ -14,6 +14,8 @@ Three models, from optimistic to less so (Hestness et al., PPoPP 2019, §5.2 and
     whose operands do not fit in the on-chip cache (:func:`tiled_gemm_bytes`).
 
 Algorithmic FLOP utilization = algorithmic FLOPs / (peak FLOP/s x time).
+A graph runs at the device's peak for the graph's precision
+(:meth:`distsim.device.Device.at_precision`), one peak for all its ops.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def op_times_s(graph: Graph, device: Device, mode: str = "cache_aware") -> np.nd
     """Seconds per op under ``mode`` (``roofline`` spreads the graph-level time
     over ops in proportion to their per-op times, so that they sum to it)."""
     _check_mode(mode)
+    device = device.at_precision(graph.precision)
     flops = np.fromiter((op.flops for op in graph.ops), dtype=float, count=len(graph.ops))
     nbytes = op_bytes(graph, device, "per_op" if mode == "roofline" else mode)
     t = np.maximum(flops / device.achievable_flop_per_s, nbytes / device.achievable_bytes_per_s)
@@ -120,6 +123,7 @@ def op_times_s(graph: Graph, device: Device, mode: str = "cache_aware") -> np.nd
 
 
 def roofline_step_s(graph: Graph, device: Device) -> float:
+    device = device.at_precision(graph.precision)
     return max(graph.flops / device.achievable_flop_per_s, graph.nbytes / device.achievable_bytes_per_s)
 
 
@@ -138,6 +142,7 @@ def utilization(flops: float, device: Device, seconds: float, accelerators: int 
 
 def analyze_step(graph: Graph, device: Device) -> dict:
     """Everything ``distsim step --json`` prints, as a flat dict (SI units)."""
+    device = device.at_precision(graph.precision)
     roof = roofline_step_s(graph, device)
     per_op = per_op_step_s(graph, device)
     cache = cache_aware_step_s(graph, device)
@@ -145,6 +150,7 @@ def analyze_step(graph: Graph, device: Device) -> dict:
     return {
         "workload": graph.name,
         "device": device.name,
+        "precision": device.precision,
         "params": graph.params,
         "flops": flops,
         "bytes": nbytes,

@@ -6,7 +6,7 @@ element-wise ops, per-time-step gradient accumulation and the optimizer update.
 
 Conventions (those of Catamount's TensorFlow graphs, which the paper profiled):
 
-- fp32 tensors (4 bytes an element); an op's bytes are its input plus output
+- fp32 tensors (4 bytes an element) unless a ``precision`` is given; an op's bytes are its input plus output
   bytes, except embedding gathers and sparse updates, which touch only the rows
   they look up;
 - the backward of ``y = x @ W`` is two matrix multiplies of the forward's size,
@@ -42,12 +42,15 @@ class StepBuilder:
         Graph name.
     optimizer : str
         ``"sgd"``, ``"momentum"`` or ``"adam"``.
+    precision : str
+        Training precision (:mod:`distsim.precision`): element sizes and the
+        optimizer's fp32 master copy under mixed precision.
     """
 
-    def __init__(self, name: str, optimizer: str = "sgd"):
+    def __init__(self, name: str, optimizer: str = "sgd", precision: str = "fp32"):
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-        self.g = GraphBuilder(name)
+        self.g = GraphBuilder(name, precision=precision)
         self.optimizer = optimizer
         self.params: dict[str, int] = {}  # weight tensor -> elements
         self._acc: dict[str, str] = {}  # weight -> current accumulated gradient tensor
@@ -238,14 +241,9 @@ class StepBuilder:
                 raise ValueError(f"weight {w!r} has no gradient")
             grad = self._acc[w]
             g.layer = g._tensors[w].layer
-            states = [g.tensor(f"{w}/opt{i}", self.params[w], TensorKind.OPTIMIZER_STATE) for i in range(nstate)]
-            if w in self._sparse:
-                touched = self._sparse[w][1]  # only the looked-up rows are read and written
-            else:
-                touched = self.params[w]
-            # reads var, grad and state; writes var and state (in place)
-            nbytes = g.element_bytes * touched * (3 + 2 * nstate)
-            g.op(f"{w}/update", OpKind.OPTIMIZER, [w, grad, *states], [], flops=flops_per * touched, nbytes=nbytes)
+            touched = self._sparse[w][1] if w in self._sparse else None  # sparse: only the looked-up rows
+            g.optimizer_update(w, grad, self.params[w], moments=nstate, flops_per_element=flops_per,
+                               touched=touched, state_prefix="opt")
         dims = dict(dims)
         dims["optimizer"] = self.optimizer
         return g.build(dims)
