@@ -7,6 +7,7 @@ Recomputation in Large Transformer Models", 2022 (activations per layer, Eq. 1).
 """
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from distsim.errors import ConfigError
 from distsim.graph import OpKind, Phase, TensorKind
@@ -145,3 +146,28 @@ def test_data_parallel_gradients():
     grads = gradient_layers(g)
     assert len(grads) == sum(op.phase is Phase.UPDATE for op in g.ops)
     assert grads["embedding/word.grad"] == "embedding"  # the tied embedding's one gradient
+
+
+@settings(max_examples=25, deadline=None)
+@given(l=st.integers(1, 3), a=st.integers(1, 4), dh=st.integers(1, 8), f=st.integers(1, 64), s=st.integers(1, 16),
+       V=st.integers(1, 64), B=st.integers(1, 3), attention=st.sampled_from(gpt.ATTENTION),
+       precision=st.sampled_from(["fp32", "bf16", "fp8"]))
+def test_any_shape_params_and_matmul_flops(l, a, dh, f, s, V, B, attention, precision):
+    """Any ffn_hidden f: per layer 4h^2 + 2hf + 9h + f parameters and, per pass,
+    2T(4h^2 + 2hf) + 4Bs^2h matmul FLOPs; the logits 2ThV; three passes."""
+    h, T = a * dh, B * s
+    g = build_workload("gpt", layers=l, hidden=h, heads=a, ffn_hidden=f, seq_len=s, vocab=V, micro_batch=B,
+                       attention=attention, precision=precision)
+    assert g.params == l * (4 * h * h + 2 * h * f + 9 * h + f) + (V + s) * h + 2 * h
+    layer_fwd = 2 * T * (4 * h * h + 2 * h * f) + 4 * B * s * s * h
+    flash_recompute = 2 * B * s * s * h if attention == "flash" else 0
+    matmul = sum(op.gemm.flops for op in g.ops if op.gemm is not None)
+    attention_core = sum(op.flops for op in g.ops if op.kind is OpKind.MATMUL and op.gemm is None)
+    non_gemm_core = (gpt.SOFTMAX_FLOPS + gpt.DROPOUT_FLOPS) * B * a * s * s * 2 \
+        + (gpt.SOFTMAX_GRAD_FLOPS + gpt.DROPOUT_FLOPS) * B * a * s * s  # flash: fused element-wise work
+    expected = l * (3 * layer_fwd + flash_recompute) + 6 * T * h * V
+    if attention == "flash":
+        assert matmul + attention_core - l * non_gemm_core == expected
+    else:
+        assert attention_core == 0 and matmul == expected
+    assert g.footprint_min_bytes() <= g.footprint_total_bytes
