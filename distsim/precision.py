@@ -70,7 +70,14 @@ PRECISIONS: dict[str, Precision] = {
 
 
 def get_precision(name: str) -> Precision:
-    """The :class:`Precision` called ``name``; ConfigError naming the accepted ones."""
+    """The :class:`Precision` called ``name``; ConfigError naming the accepted ones.
+
+    Examples
+    --------
+    >>> bf16 = get_precision("bf16")
+    >>> bf16.element_bytes, bf16.optimizer_bytes_per_param(moments=2)  # Adam: fp32 master + 2 moments
+    (2, 12)
+    """
     try:
         return PRECISIONS[name]
     except (KeyError, TypeError):

@@ -20,7 +20,7 @@ SHAPES = [SMALL, dict(layers=3, hidden=96, heads=6, seq_len=16, vocab=211, micro
 
 
 def narayanan_params(l, h, V, s):
-    """Section 5.1: 12 l h^2 (1 + 13/(12h) + (V + s)/(12 l h)), times out the fractions."""
+    """Section 5.1: 12 l h^2 (1 + 13/(12h) + (V + s)/(12 l h)), multiplied out."""
     return 12 * l * h * h + 13 * l * h + (V + s) * h
 
 

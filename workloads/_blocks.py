@@ -6,9 +6,10 @@ element-wise ops, per-time-step gradient accumulation and the optimizer update.
 
 Conventions (those of Catamount's TensorFlow graphs, which the paper profiled):
 
-- fp32 tensors (4 bytes an element) unless a ``precision`` is given; an op's bytes are its input plus output
-  bytes, except embedding gathers and sparse updates, which touch only the rows
-  they look up;
+- fp32 tensors (4 bytes an element) unless a ``precision`` is given
+  (:mod:`distsim.precision`); an op's bytes are its input plus output bytes,
+  except embedding gathers and sparse updates, which touch only the rows they
+  look up;
 - the backward of ``y = x @ W`` is two matrix multiplies of the forward's size,
   ``dx = dy @ W^T`` and ``dW = x^T @ dy`` (2x the forward FLOPs);
 - a weight used inside an unrolled recurrence gets one gradient tensor per time
@@ -21,7 +22,8 @@ Conventions (those of Catamount's TensorFlow graphs, which the paper profiled):
 - an embedding's gradient is sparse: the rows of the step's tokens (as
   TensorFlow's IndexedSlices), applied with a sparse update;
 - the optimizer is SGD (``var -= lr * grad``: reads var and grad, writes var),
-  or momentum / Adam with one / two state tensors per parameter.
+  or momentum / Adam with one / two state tensors per parameter (plus an fp32
+  master copy of the weights under mixed precision).
 """
 
 from __future__ import annotations

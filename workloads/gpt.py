@@ -135,7 +135,7 @@ def _attention_fwd(sb: StepBuilder, p: str, qkv: str, z: _Shape) -> tuple[str, d
         lse = g.tensor(f"{p}/attn/lse", z.b * z.a * z.s, element_bytes=LSE_BYTES)
         flops = 4 * z.b * z.s * z.s * z.h + (SOFTMAX_FLOPS + DROPOUT_FLOPS) * bas
         ctx = g.op(f"{p}/attn/flash", OpKind.MATMUL, [qkv], [(f"{p}/attn/context", th), lse], flops=flops)[0]
-        return ctx, dict(lse=lse, ctx=ctx)
+        return ctx, dict(lse=lse)
     # scores: Q K^T per sequence and head, reading Q and K (2/3 of qkv)
     scores = _bmm(sb, f"{p}/attn/scores", [qkv, qkv], z.s, z.s, z.d, z.b * z.a, eb * (2 * th + bas))
     probs = g.op(f"{p}/attn/softmax", OpKind.SOFTMAX, [scores], [(f"{p}/attn/probs", bas)],
