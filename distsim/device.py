@@ -33,7 +33,8 @@ class Device:
     peak_flop_per_s : dict
         Peak FLOP/s per precision name (``"fp32"``, ``"bf16"``, ...).
     precision : str
-        The precision steps run in; selects :attr:`flop_per_s`.
+        Selects :attr:`flop_per_s` of the device on its own; a workload graph
+        is timed at its own precision (:meth:`at_precision`).
     memory_bandwidth_bytes_per_s, cache_bytes, memory_bytes : float
         Off-chip bandwidth (B/s), on-chip (L2) cache and memory capacity (B).
     compute_efficiency, bandwidth_efficiency : float
@@ -90,6 +91,19 @@ class Device:
     @property
     def achievable_ridge_point(self) -> float:
         return self.achievable_flop_per_s / self.achievable_bytes_per_s
+
+    def at_precision(self, precision: str) -> "Device":
+        """This device running ``precision`` (a graph's ``Graph.precision``).
+
+        Raises ConfigError when the device lists no peak for it.
+        """
+        if precision == self.precision:
+            return self
+        if precision not in self.peak_flop_per_s:
+            raise ConfigError(
+                f"device {self.name}: no peak for precision {precision!r}; accepted: " + ", ".join(self.peak_flop_per_s)
+            )
+        return replace(self, precision=precision)
 
     def with_(self, **changes) -> "Device":
         """A copy with some fields changed (e.g. ``cache_bytes`` for a what-if)."""

@@ -64,7 +64,7 @@ class PlanEvaluation:
 
     @property
     def utilization(self) -> float:
-        return utilization(self.graph.flops * self.plan.data_parallel, self.hardware.device, self.step_s,
+        return utilization(self.graph.flops * self.plan.data_parallel, self.hardware.device.at_precision(self.graph.precision), self.step_s,
                            self.plan.accelerators)
 
     @property

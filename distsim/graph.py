@@ -27,6 +27,7 @@ from typing import Iterable, Sequence
 import networkx as nx
 
 from .errors import ConfigError
+from .precision import get_precision
 
 
 class OpKind(str, enum.Enum):
@@ -66,12 +67,18 @@ class TensorKind(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Tensor:
-    """A tensor of one step.  ``nbytes`` is its size in bytes."""
+    """A tensor of one step.  ``nbytes`` is its size in bytes, ``element_bytes``
+    the size of one element (so ``nbytes // element_bytes`` elements)."""
 
     name: str
     nbytes: int
     kind: TensorKind = TensorKind.ACTIVATION
     layer: str = ""
+    element_bytes: int = 4
+
+    @property
+    def elements(self) -> int:
+        return self.nbytes // self.element_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +205,13 @@ class Graph:
 
     @property
     def params(self) -> int:
-        """Parameter count (elements of the weight tensors)."""
-        return self.param_bytes // int(self.dims.get("element_bytes", 4))
+        """Parameter count: elements of the weight tensors, whatever their element size."""
+        return sum(t.elements for t in self.tensors.values() if t.kind is TensorKind.WEIGHT)
+
+    @property
+    def precision(self) -> str:
+        """The training precision (see :mod:`distsim.precision`); fp32 unless the builder said."""
+        return str(self.dims.get("precision", "fp32"))
 
     @property
     def flops(self) -> int:
@@ -310,22 +322,54 @@ def greedy_order(graph: Graph, ops: Iterable[int] | None = None) -> list[int]:
 class GraphBuilder:
     """Accumulates tensors and ops; :meth:`build` returns the :class:`Graph`.
 
-    Sizes are in elements times ``element_bytes`` (4 for fp32 by default).
+    Sizes are in elements times ``element_bytes``, which follows ``precision``
+    (4 bytes for the default fp32; see :mod:`distsim.precision`) unless given.
     """
 
-    def __init__(self, name: str, *, element_bytes: int = 4):
+    def __init__(self, name: str, *, element_bytes: int | None = None, precision: str = "fp32"):
         self.name = name
-        self.element_bytes = element_bytes
+        self.precision = get_precision(precision)
+        self.element_bytes = self.precision.element_bytes if element_bytes is None else element_bytes
         self._ops: list[Op] = []
         self._tensors: dict[str, Tensor] = {}
         self.layer = ""
         self.phase = Phase.FORWARD
 
-    def tensor(self, name: str, elements: int, kind: TensorKind = TensorKind.ACTIVATION) -> str:
+    def tensor(self, name: str, elements: int, kind: TensorKind = TensorKind.ACTIVATION, *,
+               element_bytes: int | None = None) -> str:
+        """A new tensor of ``elements`` (of ``element_bytes``, default the builder's)."""
         if name in self._tensors:
             raise ValueError(f"tensor {name!r} defined twice")
-        self._tensors[name] = Tensor(name, int(elements) * self.element_bytes, kind, self.layer)
+        eb = self.element_bytes if element_bytes is None else element_bytes
+        self._tensors[name] = Tensor(name, int(elements) * eb, kind, self.layer, eb)
         return name
+
+    def optimizer_update(self, weight: str, grad: str, elements: int, *, moments: int, flops_per_element: int,
+                         touched: int | None = None, state_prefix: str = "opt_state") -> None:
+        """The optimizer update of ``weight`` by ``grad``, with its state tensors.
+
+        State (persistent, :attr:`TensorKind.OPTIMIZER_STATE`): ``moments``
+        tensors of ``elements`` (fp32 under mixed precision) named
+        ``{weight}/{state_prefix}{i}``, plus ``{weight}/master``, the fp32
+        master copy, when the precision is mixed.  ``touched`` (default all)
+        elements are read and written: a sparse update touches only its rows.
+        Bytes: :meth:`distsim.precision.Precision.update_bytes_per_element`.
+        """
+        p = self.precision
+        state_bytes = p.state_bytes if p.mixed else self.element_bytes
+        states = [self.tensor(f"{weight}/{state_prefix}{i}", elements, TensorKind.OPTIMIZER_STATE,
+                              element_bytes=state_bytes) for i in range(moments)]
+        if p.mixed:
+            states.append(self.tensor(f"{weight}/master", elements, TensorKind.OPTIMIZER_STATE,
+                                      element_bytes=p.master_bytes))
+        n = elements if touched is None else touched
+        flops = (flops_per_element + (1 if p.mixed else 0)) * n  # mixed: + the cast to the compute copy
+        if p.mixed:
+            nbytes = n * p.update_bytes_per_element(moments)
+        else:  # the weights are the master copy, in the builder's element size
+            nbytes = n * self.element_bytes * (3 + 2 * moments)
+        self.phase = Phase.UPDATE
+        self.op(f"{weight}/update", OpKind.OPTIMIZER, [weight, grad, *states], [], flops=flops, nbytes=nbytes)
 
     def size(self, tensor: str) -> int:
         return self._tensors[tensor].nbytes
@@ -375,6 +419,10 @@ class GraphBuilder:
                        inplace=inplace)[0]
 
     def build(self, dims: dict | None = None) -> Graph:
+        """The graph; ``dims`` gain ``precision`` and ``element_bytes`` unless they name them."""
+        dims = dict(dims or {})
+        dims.setdefault("precision", self.precision.name)
+        dims.setdefault("element_bytes", self.element_bytes)
         return Graph(self.name, self._ops, self._tensors, dims)
 
 

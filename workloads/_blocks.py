@@ -6,9 +6,10 @@ element-wise ops, per-time-step gradient accumulation and the optimizer update.
 
 Conventions (those of Catamount's TensorFlow graphs, which the paper profiled):
 
-- fp32 tensors (4 bytes an element); an op's bytes are its input plus output
-  bytes, except embedding gathers and sparse updates, which touch only the rows
-  they look up;
+- fp32 tensors (4 bytes an element) unless a ``precision`` is given
+  (:mod:`distsim.precision`); an op's bytes are its input plus output bytes,
+  except embedding gathers and sparse updates, which touch only the rows they
+  look up;
 - the backward of ``y = x @ W`` is two matrix multiplies of the forward's size,
   ``dx = dy @ W^T`` and ``dW = x^T @ dy`` (2x the forward FLOPs);
 - a weight used inside an unrolled recurrence gets one gradient tensor per time
@@ -21,7 +22,8 @@ Conventions (those of Catamount's TensorFlow graphs, which the paper profiled):
 - an embedding's gradient is sparse: the rows of the step's tokens (as
   TensorFlow's IndexedSlices), applied with a sparse update;
 - the optimizer is SGD (``var -= lr * grad``: reads var and grad, writes var),
-  or momentum / Adam with one / two state tensors per parameter.
+  or momentum / Adam with one / two state tensors per parameter (plus an fp32
+  master copy of the weights under mixed precision).
 """
 
 from __future__ import annotations
@@ -42,12 +44,15 @@ class StepBuilder:
         Graph name.
     optimizer : str
         ``"sgd"``, ``"momentum"`` or ``"adam"``.
+    precision : str
+        Training precision (:mod:`distsim.precision`): element sizes and the
+        optimizer's fp32 master copy under mixed precision.
     """
 
-    def __init__(self, name: str, optimizer: str = "sgd"):
+    def __init__(self, name: str, optimizer: str = "sgd", precision: str = "fp32"):
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-        self.g = GraphBuilder(name)
+        self.g = GraphBuilder(name, precision=precision)
         self.optimizer = optimizer
         self.params: dict[str, int] = {}  # weight tensor -> elements
         self._acc: dict[str, str] = {}  # weight -> current accumulated gradient tensor
@@ -238,14 +243,9 @@ class StepBuilder:
                 raise ValueError(f"weight {w!r} has no gradient")
             grad = self._acc[w]
             g.layer = g._tensors[w].layer
-            states = [g.tensor(f"{w}/opt{i}", self.params[w], TensorKind.OPTIMIZER_STATE) for i in range(nstate)]
-            if w in self._sparse:
-                touched = self._sparse[w][1]  # only the looked-up rows are read and written
-            else:
-                touched = self.params[w]
-            # reads var, grad and state; writes var and state (in place)
-            nbytes = g.element_bytes * touched * (3 + 2 * nstate)
-            g.op(f"{w}/update", OpKind.OPTIMIZER, [w, grad, *states], [], flops=flops_per * touched, nbytes=nbytes)
+            touched = self._sparse[w][1] if w in self._sparse else None  # sparse: only the looked-up rows
+            g.optimizer_update(w, grad, self.params[w], moments=nstate, flops_per_element=flops_per,
+                               touched=touched, state_prefix="opt")
         dims = dict(dims)
         dims["optimizer"] = self.optimizer
         return g.build(dims)

@@ -39,6 +39,7 @@ OPTIONS = {
     "seq_len": (int, 150),
     "batch": (int, 128),
     "optimizer": (str, "sgd"),
+    "precision": (str, "fp32"),  # distsim.precision: fp32, tf32, bf16, fp16, fp8
 }
 
 
@@ -66,7 +67,7 @@ def build_charlm(**options):
     d = check_dims(options, OPTIONS)
     check_choice("optimizer", d["optimizer"], ("sgd", "momentum", "adam"))
     h, v, q, b = d["hidden"], d["vocab"], d["seq_len"], d["batch"]
-    sb = StepBuilder("charlm", d["optimizer"])
+    sb = StepBuilder("charlm", d["optimizer"], d["precision"])
     sb.dynamic_shapes = True  # batch and length are dynamic in the profiled graph
     sb.fwd("embedding")
     emb = sb.param("embedding/weights", v * h)

@@ -52,6 +52,7 @@ OPTIONS = {
     "seq_len": (int, 19),
     "batch": (int, 128),
     "optimizer": (str, "sgd"),
+    "precision": (str, "fp32"),  # distsim.precision: fp32, tf32, bf16, fp16, fp8
 }
 
 SOFTMAX_FLOPS, SOFTMAX_GRAD_FLOPS = 5, 3
@@ -78,7 +79,7 @@ def build_nmt(**options):
     check_choice("optimizer", d["optimizer"], ("sgd", "momentum", "adam"))
     h, v, q, b = d["hidden"], d["vocab"], d["seq_len"], d["batch"]
     n = b * h
-    sb = StepBuilder("nmt", d["optimizer"])
+    sb = StepBuilder("nmt", d["optimizer"], d["precision"])
     sb.dynamic_shapes = True  # the nmt graph is fed by an iterator of unknown batch and length
 
     sb.fwd("embedding")

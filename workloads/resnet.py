@@ -52,6 +52,7 @@ OPTIONS = {
     "classes": (int, 1000),
     "batch": (int, 32),
     "optimizer": (str, "momentum"),
+    "precision": (str, "fp32"),  # distsim.precision: fp32, tf32, bf16, fp16, fp8
     "weight_decay": (bool, True),
 }
 
@@ -71,7 +72,7 @@ class _Net:
         sb.fwd(self.layer)
         w = sb.param(f"{name}/kernel", k * k * cin * cout)
         ho = -(-hw // stride)
-        gemm = Gemm(b * ho * ho, cout, k * k * cin)
+        gemm = Gemm(b * ho * ho, cout, k * k * cin, element_bytes=sb.g.element_bytes)
         y = sb.g.op(name, OpKind.CONV, [x, w], [(name, b * ho * ho * cout)], flops=gemm.flops, gemm=gemm)[0]
         self.tape.append(("conv", name, y, x, self.layer, w, gemm, b * hw * hw * cin))
         return y, ho
@@ -135,7 +136,7 @@ def build_resnet(**options):
     def ch(c: int) -> int:
         return max(1, round(c * width))
 
-    sb = StepBuilder("resnet", d["optimizer"])
+    sb = StepBuilder("resnet", d["optimizer"], d["precision"])
     net = _Net(sb, b)
     sb.fwd("stem")
     x = sb.input("input/images", b * img * img * 3)
@@ -225,11 +226,11 @@ def build_resnet(**options):
         elif kind == "conv":
             w, gemm, in_elements = extra
             dw = sb.g.op(f"{name}/grad/dw", OpKind.CONV, [x_in, g_out], [(f"{name}/grad/dw", sb.params[w])],
-                         flops=gemm.flops, gemm=Gemm(gemm.k, gemm.n, gemm.m), out_kind=TensorKind.GRADIENT)[0]
+                         flops=gemm.flops, gemm=Gemm(gemm.k, gemm.n, gemm.m, element_bytes=gemm.element_bytes), out_kind=TensorKind.GRADIENT)[0]
             sb.grad(w, dw, accumulate=False)
             if x_in != x:  # no gradient for the images
                 dx = sb.g.op(f"{name}/grad/dx", OpKind.CONV, [g_out, w], [(f"{name}/grad/dx", in_elements)],
-                             flops=gemm.flops, gemm=Gemm(gemm.m, gemm.k, gemm.n))[0]
+                             flops=gemm.flops, gemm=Gemm(gemm.m, gemm.k, gemm.n, element_bytes=gemm.element_bytes))[0]
                 grads.setdefault(x_in, []).append(dx)
     assert not grads, f"unconsumed gradients: {sorted(grads)[:3]}"
     if d["weight_decay"]:

@@ -64,6 +64,7 @@ OPTIONS = {
     "conv_width": (int, 50),
     "conv_filters": (int, 4),
     "optimizer": (str, "sgd"),
+    "precision": (str, "fp32"),  # distsim.precision: fp32, tf32, bf16, fp16, fp8
 }
 
 SOFTMAX_FLOPS, SOFTMAX_GRAD_FLOPS = 5, 3
@@ -147,7 +148,7 @@ def build_speech(**options):
     if D < 1:
         raise ConfigError(f"seq_len must be at least {2 ** (L - 1)} for {L} encoder layers, got {T}")
     ah = dh = h // 2
-    sb = StepBuilder("speech", d["optimizer"])
+    sb = StepBuilder("speech", d["optimizer"], d["precision"])
     sb.dynamic_shapes = True  # placeholders of unknown length and batch, as in Catamount's graph
     g = sb.g
 

@@ -39,6 +39,7 @@ OPTIONS = {
     "seq_len": (int, 80),
     "batch": (int, 64),
     "optimizer": (str, "sgd"),
+    "precision": (str, "fp32"),  # distsim.precision: fp32, tf32, bf16, fp16, fp8
 }
 
 # Elementwise FLOPs per element (algorithmic, after TFprof's conventions:
@@ -69,14 +70,9 @@ def add_update(gb: GraphBuilder, weight: str, grad: str, elements: int, optimize
     ``rows`` (elements actually touched) makes it a sparse update of only the
     rows in ``grad`` (embedding tables); otherwise the whole tensor is updated.
     """
-    n_state, flops_per, touches = optimizer_spec(optimizer)
-    states = [
-        gb.tensor(f"{weight}/opt_state{i}", elements, TensorKind.OPTIMIZER_STATE) for i in range(n_state)
-    ]
-    touched = elements if rows is None else rows
-    gb.phase = Phase.UPDATE
-    gb.op(f"{weight}/update", OpKind.OPTIMIZER, [weight, grad, *states], [],
-          flops=flops_per * touched, nbytes=touches * touched * gb.element_bytes)
+    n_state, flops_per, _ = optimizer_spec(optimizer)
+    gb.optimizer_update(weight, grad, elements, moments=n_state, flops_per_element=flops_per, touched=rows,
+                        state_prefix="opt_state")
 
 
 def binary_grad(gb: GraphBuilder, prefix: str, grad: str, others: tuple, elements: int) -> tuple[str, str]:
@@ -129,7 +125,7 @@ def build_wordlm(**options):
     p = d["projection"]
     opt = d["optimizer"]
     optimizer_spec(opt)
-    gb = GraphBuilder("wordlm")
+    gb = GraphBuilder("wordlm", precision=d["precision"])
     W, G, A, I = TensorKind.WEIGHT, TensorKind.GRADIENT, TensorKind.ACTIVATION, TensorKind.INPUT
     tokens = q * b
 

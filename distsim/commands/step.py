@@ -5,8 +5,7 @@ from __future__ import annotations
 from .. import units
 from ..costmodels import analyze_step, cost_model_names, get_cost_model
 from ..device import device_names, get_device
-from ..errors import ConfigError
-from ..workload import WORKLOADS, build_workload, workload_options
+from ..workload import WORKLOADS, configure_workload, workload_options
 from ._common import dump_json, parse_set_options
 
 
@@ -22,7 +21,8 @@ def register(sub) -> None:
     )
     p.add_argument("workload", metavar="WORKLOAD", help="workload name (e.g. wordlm)")
     p.add_argument("--set", dest="options", action="append", metavar="NAME=VALUE",
-                   help="a workload dimension, e.g. --set hidden=4096 (repeatable)")
+                   help="a workload dimension, e.g. --set hidden=4096 (repeatable; applied over --preset)")
+    p.add_argument("--preset", metavar="NAME", help="a named set of workload dimensions (e.g. megatron-1.7b for gpt)")
     p.add_argument("--device", default="paper-v100",
                    help="accelerator name or a YAML spec file (default: paper-v100; built in: %s)"
                    % ", ".join(_safe_device_names()))
@@ -59,19 +59,12 @@ def _safe_device_names() -> list[str]:
 
 
 def _run(args) -> int:
-    options = parse_set_options(args.options)
-    if args.workload not in WORKLOADS:
-        raise ConfigError(f"unknown workload {args.workload!r}; accepted: {', '.join(WORKLOADS.names())}")
-    accepted = workload_options(args.workload)
-    for name in options:
-        if accepted and name not in accepted:
-            raise ConfigError(f"unknown option {name!r} for {args.workload}; accepted: {', '.join(accepted)}")
     models = cost_model_names()
     if args.cost_model is not None:
         get_cost_model(args.cost_model)  # ConfigError listing the accepted names
         models = [args.cost_model]
     device = get_device(args.device)
-    graph = build_workload(args.workload, **options)
+    graph = configure_workload(args.workload, preset=args.preset, options=parse_set_options(args.options))
     report = analyze_step(graph, device) | {"options": graph.dims}
     if args.cost_model is not None:
         report |= {"cost_model": args.cost_model, "step_s": report[f"{args.cost_model}_step_s"],
@@ -90,7 +83,7 @@ def _run(args) -> int:
     ]
     rows += [(f"step, {name}", f"{report[name + '_step_s']:.4g} s  ({report[name + '_utilization']:.1%} utilization)")
              for name in models]
-    print(f"{args.workload} on {device.name}")
+    print(f"{args.workload} on {device.name} at {report['precision']}")
     for name, value in rows:
         print(f"  {name:<24}{value}")
     return 0

@@ -47,13 +47,16 @@ def get_cost_model(name: str):
 
 
 def op_times_s(graph, device, model: str = DEFAULT_COST_MODEL) -> np.ndarray:
-    """Seconds per op of ``graph`` on ``device`` under cost model ``model`` (array in graph order)."""
-    return get_cost_model(model).op_times_s(graph, device)
+    """Seconds per op of ``graph`` on ``device`` under cost model ``model`` (array in graph order).
+
+    The device runs at its peak for the graph's precision (:meth:`distsim.device.Device.at_precision`).
+    """
+    return get_cost_model(model).op_times_s(graph, device.at_precision(graph.precision))
 
 
 def op_bytes(graph, device, model: str = DEFAULT_COST_MODEL) -> np.ndarray:
     """Off-chip bytes per op under ``model`` (algorithmic, or with re-streaming traffic)."""
-    return get_cost_model(model).op_bytes(graph, device)
+    return get_cost_model(model).op_bytes(graph, device.at_precision(graph.precision))
 
 
 def step_s(graph, device, model: str = DEFAULT_COST_MODEL) -> float:
@@ -87,10 +90,12 @@ def analyze_step(graph, device) -> dict:
     For every registered model ``NAME``: ``NAME_step_s`` (s), ``NAME_utilization``
     (fraction) and ``NAME_bytes`` (off-chip bytes of the step under that model).
     """
+    device = device.at_precision(graph.precision)
     flops, nbytes = graph.flops, graph.nbytes
     out = {
         "workload": graph.name,
         "device": device.name,
+        "precision": device.precision,
         "params": graph.params,
         "flops": flops,
         "bytes": nbytes,
