@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import units
 from .costmodel import MODES, op_times_s, utilization
-from .datasets import DATASETS, Dataset
+from .datasets import DATASETS, Dataset, default_dataset_for
 from .device import Device, get_device
 from .errors import ConfigError, require_positive
 from .graph import Graph
@@ -39,9 +39,6 @@ from .transforms import fuse_gradient_accumulation
 HOP_LATENCY_S = 75e-6
 #: Link bandwidth of the paper's system (Table 4): 56 GB/s.
 LINK_BANDWIDTH_BYTES_PER_S = DEFAULT_BANDWIDTH_BYTES_PER_S
-
-#: The data set whose epoch a workload's days/epoch refer to.
-DEFAULT_DATASETS = {"wordlm": "wordlm-target"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,10 +153,7 @@ def dataset_for(graph: Graph, dataset: str | Dataset | None) -> Dataset:
     if isinstance(dataset, Dataset):
         return dataset
     if dataset is None:
-        workload = graph.name.split("_")[0].split("-")[0]
-        dataset = DEFAULT_DATASETS.get(workload)
-        if dataset is None:
-            raise ConfigError(f"no default data set for {graph.name!r}; pass one of {', '.join(DATASETS.names())}")
+        return default_dataset_for(graph.name)
     return DATASETS.get(dataset)
 
 
