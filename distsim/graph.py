@@ -392,10 +392,14 @@ class GraphBuilder:
         return name
 
     def size(self, tensor: str) -> int:
-        """Bytes of ``tensor``."""
+        """Bytes of ``tensor`` (see :meth:`elements` for its elements)."""
         if tensor not in self._tensors:
             raise ConfigError(f"unknown tensor {tensor!r}")
         return self._tensors[tensor].nbytes
+
+    def elements(self, tensor: str) -> int:
+        """Elements of ``tensor``."""
+        return self.size(tensor) // self.element_bytes
 
     def op(
         self,
@@ -450,7 +454,8 @@ class GraphBuilder:
                 self._unreadable(name, t)
         if outputs:
             if phase is Phase.UPDATE:
-                raise ConfigError(f"op {name!r} is an update but has outputs {list(outputs)!r}; an update reads "
+                names = [out[0] if isinstance(out, tuple) else out for out in outputs]
+                raise ConfigError(f"op {name!r} is an update but has outputs {names!r}; an update reads "
                                   f"the weight, its gradient and optimizer state and changes them in place, "
                                   f"so it has no outputs")
             seen: set[str] = set()

@@ -6,7 +6,7 @@ from .. import units
 from ..costmodel import analyze_step
 from ..device import device_names, get_device
 from ..errors import ConfigError
-from ..workload import WORKLOADS, build_workload, workload_options
+from ..workload import WORKLOADS, build_workload, resolve_workload_arg, workload_options
 from ._common import dump_json, parse_set_options
 
 
@@ -20,7 +20,11 @@ def register(sub) -> None:
             "Options per workload (--set NAME=VALUE; default in brackets): " + _options_help()
         ),
     )
-    p.add_argument("workload", metavar="WORKLOAD", help="workload name (e.g. wordlm)")
+    p.add_argument("workload", metavar="WORKLOAD", nargs="?",
+                   help="workload name (e.g. wordlm); optional with a --workload-file providing one workload")
+    p.add_argument("--workload-file", metavar="FILE.py",
+                   help="your own model: a Python file that defines build(**options) -> Graph or registers "
+                        "builders with @WORKLOADS.register(NAME) (see examples/my_mlp.py)")
     p.add_argument("--set", dest="options", action="append", metavar="NAME=VALUE",
                    help="a workload dimension, e.g. --set hidden=4096 (repeatable)")
     p.add_argument("--device", default="paper-v100",
@@ -50,6 +54,7 @@ def _safe_device_names() -> list[str]:
 
 def _run(args) -> int:
     options = parse_set_options(args.options)
+    args.workload = resolve_workload_arg(args.workload, args.workload_file)
     if args.workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {args.workload!r}; accepted: {', '.join(WORKLOADS.names())}")
     accepted = workload_options(args.workload)
