@@ -123,10 +123,10 @@ def load_workload_file(path: str | Path) -> tuple[str, ...]:
 
     Examples
     --------
-    >>> load_workload_file("examples/my_mlp.py")
-    ('my_mlp',)
-    >>> build_workload("my_mlp", batch=8).dims["batch"]
-    8
+    ::
+
+        load_workload_file("examples/my_mlp.py")    # -> ('my_mlp',)
+        build_workload("my_mlp", batch=8)           # -> Graph('my_mlp', ...)
     """
     path = Path(path)
     if path.suffix != ".py":
