@@ -30,9 +30,11 @@ def build(hidden=1024, layers=2, inputs=784, classes=10, batch=128):
     widths = [inputs] + [hidden] * layers + [classes]
     names = [f"fc{i}" for i in range(layers)] + ["out"]
 
-    # Tensors that exist before the step: weights (per layer) and the batch.
-    b.layer = "data"
+    # Tensors that exist before the step: the batch and the weights, each in the layer that reads it
+    # (a layer is what a pipeline stage holds).
+    b.layer = names[0]
     x = b.tensor("x", batch * inputs, TensorKind.INPUT)
+    b.layer = names[-1]
     labels = b.tensor("labels", batch, TensorKind.INPUT)
     params = {}
     for name, d_in, d_out in zip(names, widths, widths[1:]):

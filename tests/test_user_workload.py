@@ -283,3 +283,12 @@ def test_a_broken_plugin_is_one_line_naming_it(tmp_path, monkeypatch):
 
 def test_the_workload_registry_reads_the_distsim_workloads_group():
     assert WORKLOADS.entry_point_group == "distsim.workloads"
+
+
+def test_the_example_what_if_file_runs(capsys):
+    rc, out, err = run(capsys, "run", EXAMPLE.parent / "my_mlp_plans.yaml", "--json")
+    assert rc == 0, err
+    rows = json.loads(out)
+    assert [r["data_parallel"] for r in rows] == [1, 8, 64] and all(r["batch"] == 256 * r["data_parallel"] for r in rows)
+    for r in rows:  # the file's data set: 1,281,167 ImageNet-1k training images
+        assert r["days_per_epoch"] * 86400 == pytest.approx(1_281_167 / r["batch"] * r["step_s"])
