@@ -150,7 +150,8 @@ def load_workload_file(path: str | Path) -> tuple[str, ...]:
         try:
             exec(compile(source, where, "exec"), module.__dict__)
         finally:
-            sys.path.remove(str(key.parent))
+            if str(key.parent) in sys.path:
+                sys.path.remove(str(key.parent))
         added = tuple(sorted(set(WORKLOADS.names()) - before))
         if not added:
             build = module.__dict__.get("build")
