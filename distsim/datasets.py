@@ -160,9 +160,11 @@ def user_dataset(samples, name: str | None = None, *, field: str = "samples") ->
 
 
 def set_default_dataset(workload: str, dataset: str | Dataset) -> Dataset:
-    """Make ``dataset`` the default of ``workload`` (a registered name, or a Dataset, registered here).
+    """Make ``dataset`` (a registered name, or a Dataset, registered here) the default of ``workload``.
 
-    For a user's own workload, e.g. in its workload file::
+    ``workload`` is the name of the graphs it builds (``GraphBuilder(name)``),
+    which plan evaluation looks up.  For a user's own workload, e.g. in its
+    workload file::
 
         set_default_dataset("mymlp", Dataset(name="mymlp-data", samples=60_000))
     """
