@@ -83,8 +83,8 @@ def synthetic_word_lm(layers: int = 2, seq_len: int = 20, batch: int = 128, hidd
     for layer, dw in [("embedding", "emb.dw"), *((f"lstm{i}", f"lstm{i}.dw") for i in range(layers)),
                       ("output", "out.dw")]:
         b.layer = layer
-        b.elementwise(f"{layer}.update", [w[layer], dw], f"{layer}.w_next", b.size(dw) // 4,
-                      kind=OpKind.OPTIMIZER, flops_per_element=2)
+        b.op(f"{layer}.update", OpKind.OPTIMIZER, [w[layer], dw], [], flops=2 * b.elements(dw),
+             nbytes=3 * b.size(dw))  # in place: reads weight and gradient, writes the weight
     return b.build()
 
 

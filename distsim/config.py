@@ -5,13 +5,14 @@ and either plans to evaluate or a search to run ("how")::
 
     schema: 1
     workload: {name: wordlm, preset: case-study, set: {hidden: 8192}}
+    # or  workload: {file: my_model.py, set: {...}}   (your own model; name: picks one if it has several)
     device: paper-v100          # a built-in name, or a device YAML file (relative to this file)
     hardware: {preset: paper-2019, link_GBps: 56, latency_us: 75, memory_GiB: 32}
     # or  hardware: {preset: dgx-a100}
     # or  hardware: {topology: {kind: two_level, local_size: 8, bandwidth_GBps: 300, latency_us: 1,
     #                           inter_bandwidth_GBps: 25, inter_latency_us: 2.5}}
     # or  hardware: {topology: my_cluster.yaml, placement: [gpu0, gpu1, ...]}
-    dataset: wordlm-target      # optional: what an epoch is
+    dataset: wordlm-target      # optional: what an epoch is; or {samples: 60000, name: my-data}
     plan: {data_parallel: 512, stages: [[embedding], [lstm0], [lstm1], [output, step]], embedding_shards: 3}
     # or  plans: [{...}, {...}]   (rows of one table)
     # or  search: {data_parallel: [64, 128, 256], target_days: 7}
@@ -37,6 +38,7 @@ from pathlib import Path
 import yaml
 
 from . import units
+from .datasets import Dataset, user_dataset
 from .device import Device, get_device
 from .errors import ConfigError, require_positive, require_positive_int
 from .graph import Graph
@@ -44,11 +46,12 @@ from .hardware import Hardware, TopologySpec, get_hardware, topology_spec
 from .topology import Topology, _si_options, load_topology
 from .plan import Plan
 from .search import DEFAULT_DATA_PARALLEL, SearchOptions
-from .workload import configure_workload
+from .workload import configure_workload, workload_from_file
 
 SCHEMA_VERSION = 1
 TOP_KEYS = ("schema", "workload", "device", "hardware", "dataset", "plan", "plans", "search")
-WORKLOAD_KEYS = ("name", "preset", "set")
+WORKLOAD_KEYS = ("name", "file", "preset", "set")
+DATASET_KEYS = ("samples", "name")
 HARDWARE_KEYS = ("preset", "link_GBps", "latency_us", "memory_GiB", "memory_GB", "cost_model", "topology",
                  "placement")
 SEARCH_KEYS = ("data_parallel", "target_days", "max_accelerators", *SearchOptions.field_names())
@@ -142,14 +145,17 @@ def _smallest_size(spec: TopologySpec) -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class WorkloadSpec:
-    """A workload by name, an optional preset and option overrides (``set``)."""
+    """A workload by name (or a user's workload ``file``), an optional preset and option overrides (``set``)."""
 
-    name: str
+    name: str | None = None
     preset: str | None = None
     options: dict = field(default_factory=dict, hash=False)
+    file: str | None = None
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
+        if self.file is not None and (not isinstance(self.file, str) or not self.file):
+            raise ConfigError(f"workload file must be a path to a Python file, got {self.file!r}")
+        if (self.file is None or self.name is not None) and (not isinstance(self.name, str) or not self.name):
             raise ConfigError(f"workload name must be a string, got {self.name!r}")
         if self.preset is not None and not isinstance(self.preset, str):
             raise ConfigError(f"workload preset must be a string, got {self.preset!r}")
@@ -157,7 +163,8 @@ class WorkloadSpec:
             raise ConfigError(f"workload set must be a mapping of option: value, got {self.options!r}")
 
     def build(self) -> Graph:
-        return configure_workload(self.name, preset=self.preset, options=self.options)
+        name = self.name if self.file is None else workload_from_file(self.file, self.name)
+        return configure_workload(name, preset=self.preset, options=self.options)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,7 +203,7 @@ class Scenario:
 
     workload: WorkloadSpec
     hardware: Hardware
-    dataset: str | None = None
+    dataset: str | Dataset | None = None
     plans: tuple[Plan, ...] = ()
     single: bool = False
     search: SearchSpec | None = None
@@ -223,9 +230,13 @@ def scenario_from_dict(data, *, base_dir: str | Path = ".", source: str = "scena
         raise ConfigError("missing key 'workload' (e.g. workload: {name: wordlm, preset: case-study})")
     wl = data["workload"]
     wl = {"name": wl} if isinstance(wl, str) else _check_keys("workload", wl, WORKLOAD_KEYS)
-    if "name" not in wl:
-        raise ConfigError("workload needs a name, e.g. workload: {name: wordlm}")
-    workload = WorkloadSpec(name=wl["name"], preset=wl.get("preset"), options=wl.get("set") or {})
+    if "name" not in wl and "file" not in wl:
+        raise ConfigError("workload needs a name or a file, e.g. workload: {name: wordlm} or {file: my_model.py}")
+    workload_file = wl.get("file")
+    if isinstance(workload_file, str) and not Path(workload_file).is_absolute():
+        workload_file = str(Path(base_dir) / workload_file)
+    workload = WorkloadSpec(name=wl.get("name"), preset=wl.get("preset"), options=wl.get("set") or {},
+                            file=workload_file)
 
     device_name = data.get("device")
     if device_name is not None and not isinstance(device_name, str):
@@ -236,8 +247,13 @@ def scenario_from_dict(data, *, base_dir: str | Path = ".", source: str = "scena
     hardware = build_hardware(device_name, prefix="hardware ", base_dir=base_dir, **hardware_keys)
 
     dataset = data.get("dataset")
-    if dataset is not None and not isinstance(dataset, str):
-        raise ConfigError(f"dataset must be a data set name, got {dataset!r}")
+    if isinstance(dataset, dict):
+        ds = _check_keys("dataset", dataset, DATASET_KEYS)
+        if "samples" not in ds:
+            raise ConfigError("dataset needs samples, e.g. dataset: {samples: 60000, name: my-data}")
+        dataset = user_dataset(ds["samples"], ds.get("name"), field="dataset samples")
+    elif dataset is not None and not isinstance(dataset, str):
+        raise ConfigError(f"dataset must be a data set name or {{samples: N, name: ...}}, got {dataset!r}")
 
     given = [k for k in ("plan", "plans", "search") if k in data]
     if len(given) != 1:

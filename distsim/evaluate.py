@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import units
 from .costmodels import op_times_s, utilization
-from .datasets import DATASETS, Dataset
+from .datasets import DATASETS, Dataset, default_dataset_for
 from .errors import ConfigError
 from .graph import Graph
 from .hardware import Hardware, paper_hardware
@@ -29,9 +29,6 @@ from .parallel import simulate_plan
 from .plan import Plan, ResolvedPlan
 from .result import Result
 from .transforms import fuse_gradient_accumulation
-
-#: The data set whose epoch a workload's days/epoch refer to.
-DEFAULT_DATASETS = {"wordlm": "wordlm-target"}
 
 
 @dataclass
@@ -117,10 +114,7 @@ def dataset_for(graph: Graph, dataset: str | Dataset | None) -> Dataset:
     if isinstance(dataset, Dataset):
         return dataset
     if dataset is None:
-        workload = graph.name.split("_")[0].split("-")[0]
-        dataset = DEFAULT_DATASETS.get(workload)
-        if dataset is None:
-            raise ConfigError(f"no default data set for {graph.name!r}; pass one of {', '.join(DATASETS.names())}")
+        return default_dataset_for(graph.name)
     return DATASETS.get(dataset)
 
 

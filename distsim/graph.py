@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 import networkx as nx
 
-from .errors import ConfigError
+from .errors import ConfigError, require_positive, require_positive_int
 from .precision import get_precision
 
 
@@ -315,15 +315,68 @@ def greedy_order(graph: Graph, ops: Iterable[int] | None = None) -> list[int]:
             indeg[j] -= 1
             if indeg[j] == 0:
                 heapq.heappush(ready, (net(j), j))
-    assert len(order) == len(subset), "graph has a cycle"
+    if len(order) != len(subset):
+        stuck = sorted(set(subset) - set(order))
+        raise ConfigError(f"graph {graph.name!r} has a cycle through op {graph.ops[stuck[0]].name!r}: an op reads "
+                          f"a tensor that a later op writes")
     return order
 
 
 class GraphBuilder:
-    """Accumulates tensors and ops; :meth:`build` returns the :class:`Graph`.
+    """Accumulates tensors and ops of one training step; :meth:`build` returns the :class:`Graph`.
 
-    Sizes are in elements times ``element_bytes``, which follows ``precision``
-    (4 bytes for the default fp32; see :mod:`distsim.precision`) unless given.
+    Add ops in the order they run (forward, backward, update): an op may read
+    only tensors that exist before the step (weights, optimizer state, inputs:
+    :meth:`tensor` with that kind) or that an earlier op wrote.  Conventions:
+
+    - sizes are in elements; bytes = elements x ``element_bytes``, which follows
+      ``precision`` (4 bytes for the default fp32; see :mod:`distsim.precision`)
+      unless given;
+    - FLOPs are algorithmic, a multiply-add is 2 (:meth:`matmul` computes them);
+      the backward of ``y = x @ W`` is two matmuls, ``dx = dy @ W^T`` and
+      ``dW = x^T @ dy``;
+    - set :attr:`layer` before adding a layer's weights and ops (the unit a
+      pipeline stage holds) and :attr:`phase` (``Phase.FORWARD``,
+      ``BACKWARD``, ``UPDATE``) before each phase;
+    - a weight's gradient is written with ``out_kind=TensorKind.GRADIENT``;
+      its update is an ``UPDATE``-phase op that reads the weight and the
+      gradient and has no outputs (the weight changes in place).  What the
+      update ops read is what data parallelism all-reduces;
+    - pass ``dims={"batch": B, ...}`` to :meth:`build`: ``batch`` is the
+      sub-batch per worker that steps per epoch and the batch of a plan use.
+
+    Mistakes (a tensor read before anything wrote it, a tensor written twice,
+    a weight or input written by an op, an update with outputs, unknown
+    kinds, non-positive sizes, negative or non-finite FLOPs or bytes) raise
+    :class:`~distsim.errors.ConfigError` naming the op or tensor.
+
+    Examples
+    --------
+    One step of a linear layer ``y = x @ W`` (batch 32, 784 -> 10) with SGD:
+
+    >>> from distsim.graph import GraphBuilder, OpKind, Phase, TensorKind
+    >>> b = GraphBuilder("linear")
+    >>> b.layer = "fc"
+    >>> w = b.tensor("fc/W", 784 * 10, TensorKind.WEIGHT)
+    >>> x = b.tensor("x", 32 * 784, TensorKind.INPUT)
+    >>> y = b.matmul("fc/y", x, w, "fc/y", m=32, n=10, k=784)
+    >>> dy = b.elementwise("loss/dy", [y], "loss/dy", 32 * 10, flops_per_element=3)
+    >>> b.phase = Phase.BACKWARD
+    >>> dw = b.matmul("fc/dW", x, dy, "fc/dW", m=784, n=10, k=32, out_kind=TensorKind.GRADIENT)
+    >>> b.phase = Phase.UPDATE
+    >>> b.op("fc/update", OpKind.OPTIMIZER, [w, dw], [], flops=2 * 784 * 10)
+    ()
+    >>> g = b.build(dims={"batch": 32})
+    >>> g.params, g.flops
+    (7840, 1020160)
+
+    A mistake names the op:
+
+    >>> b2 = GraphBuilder("bad")
+    >>> b2.elementwise("relu", ["h"], "a", 10)
+    Traceback (most recent call last):
+    ...
+    distsim.errors.ConfigError: op 'relu' reads tensor 'h', which is not defined; define it with tensor() (weights, optimizer state, inputs) or as an output of an earlier op
     """
 
     def __init__(self, name: str, *, element_bytes: int | None = None, precision: str = "fp32"):
@@ -332,16 +385,27 @@ class GraphBuilder:
         self.element_bytes = self.precision.element_bytes if element_bytes is None else element_bytes
         self._ops: list[Op] = []
         self._tensors: dict[str, Tensor] = {}
+        self._producer: dict[str, str] = {}  # tensor -> name of the op writing it
         self.layer = ""
         self.phase = Phase.FORWARD
 
     def tensor(self, name: str, elements: int, kind: TensorKind = TensorKind.ACTIVATION, *,
                element_bytes: int | None = None) -> str:
-        """A new tensor of ``elements`` (of ``element_bytes``, default the builder's)."""
+        """Define a tensor of ``elements`` elements (of ``element_bytes``, default the builder's); returns its name.
+
+        Weights, optimizer state and inputs (``kind``) exist before the step;
+        other tensors are normally defined as an op's ``(name, elements)`` output.
+        """
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"tensor name must be a non-empty string, got {name!r}")
         if name in self._tensors:
-            raise ValueError(f"tensor {name!r} defined twice")
+            raise ConfigError(f"tensor {name!r} defined twice")
+        if type(kind) is not TensorKind:
+            kind = _enum_value(TensorKind, kind, f"tensor {name!r}: kind")
+        if type(elements) is not int or elements <= 0:
+            elements = require_positive_int(f"tensor {name!r}: elements", elements)
         eb = self.element_bytes if element_bytes is None else element_bytes
-        self._tensors[name] = Tensor(name, int(elements) * eb, kind, self.layer, eb)
+        self._tensors[name] = Tensor(name, elements * eb, kind, self.layer, eb)
         return name
 
     def optimizer_update(self, weight: str, grad: str, elements: int, *, moments: int, flops_per_element: int,
@@ -372,7 +436,14 @@ class GraphBuilder:
         self.op(f"{weight}/update", OpKind.OPTIMIZER, [weight, grad, *states], [], flops=flops, nbytes=nbytes)
 
     def size(self, tensor: str) -> int:
+        """Bytes of ``tensor`` (see :meth:`elements` for its elements)."""
+        if tensor not in self._tensors:
+            raise ConfigError(f"unknown tensor {tensor!r}")
         return self._tensors[tensor].nbytes
+
+    def elements(self, tensor: str) -> int:
+        """Elements of ``tensor``."""
+        return self.size(tensor) // self.element_bytes
 
     def op(
         self,
@@ -387,27 +458,108 @@ class GraphBuilder:
         out_kind: TensorKind = TensorKind.ACTIVATION,
         inplace: bool = False,
     ) -> tuple[str, ...]:
-        """Add an op.  ``outputs`` are new ``(name, elements)`` or existing names.
+        """Add an op; returns the names of its outputs.
 
-        ``nbytes`` defaults to the sizes of inputs plus outputs.
+        Parameters
+        ----------
+        name : str
+            Unique op name (used in errors, traces and plans).
+        kind : OpKind
+            What the op does (``OpKind.MATMUL``, ``ELEMENTWISE``, ...).
+        inputs : sequence of str
+            Tensors it reads: defined ones that exist before the step, or
+            outputs of earlier ops.
+        outputs : sequence of (str, int) or str
+            New tensors as ``(name, elements)`` (of kind ``out_kind``), or
+            names defined with :meth:`tensor` that no op wrote yet.
+        flops : int
+            Algorithmic FLOPs (>= 0; a multiply-add is 2).
+        nbytes : int, optional
+            Algorithmic bytes accessed (>= 0); default: inputs plus outputs.
+        gemm : Gemm, optional
+            Matrix-multiply shape, for the cache-aware timing model.
+        inplace : bool
+            The single output reuses the first input's buffer (``acc += x``).
         """
-        out_names = []
-        for out in outputs:
-            if isinstance(out, tuple):
-                out_names.append(self.tensor(out[0], out[1], out_kind))
-            else:
-                out_names.append(out)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"op name must be a non-empty string, got {name!r}")
+        if type(kind) is not OpKind:
+            kind = _enum_value(OpKind, kind, f"op {name!r}: kind")
+        phase = self.phase
+        if type(phase) is not Phase:
+            phase = _enum_value(Phase, phase, f"op {name!r}: builder phase")
+        if isinstance(inputs, str) or isinstance(outputs, str):
+            raise ConfigError(f"op {name!r}: inputs and outputs must be lists of tensor names, "
+                              f"got {inputs!r}, {outputs!r}")
+        tensors, producer = self._tensors, self._producer
+        for t in inputs:
+            tensor = tensors.get(t)
+            if tensor is None or (tensor.kind not in _RESIDENT_KINDS and t not in producer):
+                self._unreadable(name, t)
+        if outputs:
+            if phase is Phase.UPDATE:
+                names = [out[0] if isinstance(out, tuple) else out for out in outputs]
+                raise ConfigError(f"op {name!r} is an update but has outputs {names!r}; an update reads "
+                                  f"the weight, its gradient and optimizer state and changes them in place, "
+                                  f"so it has no outputs")
+            seen: set[str] = set()
+            for out in outputs:
+                t = out[0] if isinstance(out, tuple) else out
+                if t in seen:
+                    raise ConfigError(f"op {name!r} lists output {t!r} twice")
+                seen.add(t)
+                if not isinstance(out, tuple):
+                    self._check_writable(name, out)
+                elif t in tensors:
+                    raise ConfigError(f"op {name!r}: output {t!r} already exists; give a new name, or its name "
+                                      f"alone if it was defined with tensor() and nothing wrote it yet")
+                elif len(out) != 2:
+                    raise ConfigError(f"op {name!r}: a new output is (name, elements), got {out!r}")
+        if type(out_kind) is not TensorKind:
+            out_kind = _enum_value(TensorKind, out_kind, f"op {name!r}: out_kind")
+        if type(flops) is not int or flops < 0:
+            flops = _count(f"op {name!r}: flops", flops)
+        if nbytes is not None and (type(nbytes) is not int or nbytes < 0):
+            nbytes = _count(f"op {name!r}: nbytes", nbytes)
+        if gemm is not None:
+            for dim in ("m", "n", "k", "batch"):
+                require_positive_int(f"op {name!r}: gemm {dim}", getattr(gemm, dim))
+        out_names = [self.tensor(out[0], out[1], out_kind) if isinstance(out, tuple) else out for out in outputs]
         if nbytes is None:
-            nbytes = sum(self._tensors[t].nbytes for t in inputs) + sum(self._tensors[t].nbytes for t in out_names)
-        if inplace and (not inputs or len(out_names) != 1 or self._tensors[inputs[0]].nbytes != self._tensors[out_names[0]].nbytes):
-            raise ValueError(f"in-place op {name!r} needs one output the size of its first input")
-        self._ops.append(Op(name, kind, int(flops), int(nbytes), tuple(inputs), tuple(out_names), self.layer, self.phase,
+            nbytes = sum(tensors[t].nbytes for t in inputs) + sum(tensors[t].nbytes for t in out_names)
+        if inplace and (not inputs or len(out_names) != 1 or tensors[inputs[0]].nbytes != tensors[out_names[0]].nbytes):
+            raise ConfigError(f"in-place op {name!r} needs one output the size of its first input")
+        for t in out_names:
+            producer[t] = name
+        self._ops.append(Op(name, kind, int(flops), int(nbytes), tuple(inputs), tuple(out_names), self.layer, phase,
                             gemm, inplace))
         return tuple(out_names)
 
+    def _unreadable(self, op: str, tensor) -> None:
+        if tensor not in self._tensors:
+            raise ConfigError(f"op {op!r} reads tensor {tensor!r}, which is not defined; define it with tensor() "
+                              f"(weights, optimizer state, inputs) or as an output of an earlier op")
+        kind = self._tensors[tensor].kind.value
+        raise ConfigError(f"op {op!r} reads {kind} {tensor!r} before any op writes it; add the op that "
+                          f"writes it first (ops go in the order they run), or define it as an input")
+
+    def _check_writable(self, op: str, tensor) -> None:
+        if tensor not in self._tensors:
+            raise ConfigError(f"op {op!r} writes tensor {tensor!r}, which is not defined; give a new output "
+                              f"as (name, elements)")
+        t = self._tensors[tensor]
+        if t.kind in _RESIDENT_KINDS:
+            raise ConfigError(f"op {op!r} writes {t.kind.value} {tensor!r}; weights, optimizer state and inputs "
+                              f"exist before the step and no op writes them (an update reads them and has no outputs)")
+        if tensor in self._producer:
+            raise ConfigError(f"op {op!r} writes {tensor!r}, which op {self._producer[tensor]!r} already wrote; "
+                              f"a tensor is written once: give the new value a new name")
+
     def matmul(self, name: str, a: str, b: str, out: str, m: int, n: int, k: int, *, batch: int = 1,
                out_kind: TensorKind = TensorKind.ACTIVATION) -> str:
-        """``out[m, n] = a[m, k] @ b[k, n]`` (``batch`` independent products)."""
+        """``out[m, n] = a[m, k] @ b[k, n]`` (``batch`` independent products): ``2 m n k batch`` FLOPs."""
+        for dim, value in (("m", m), ("n", n), ("k", k), ("batch", batch)):
+            require_positive_int(f"op {name!r}: {dim}", value)
         gemm = Gemm(m, n, k, batch, self.element_bytes)
         return self.op(name, OpKind.MATMUL, [a, b], [(out, m * n * batch)], flops=gemm.flops, gemm=gemm,
                        out_kind=out_kind)[0]
@@ -415,15 +567,44 @@ class GraphBuilder:
     def elementwise(self, name: str, inputs: Sequence[str], out: str, elements: int, *, flops_per_element: int = 1,
                     kind: OpKind = OpKind.ELEMENTWISE, out_kind: TensorKind = TensorKind.ACTIVATION,
                     inplace: bool = False) -> str:
+        """An op writing a new tensor ``out`` of ``elements``: ``flops_per_element x elements`` FLOPs."""
+        if type(elements) is not int or elements <= 0:
+            elements = require_positive_int(f"op {name!r}: elements", elements)
+        if type(flops_per_element) is not int or flops_per_element < 0:
+            flops_per_element = _count(f"op {name!r}: flops_per_element", flops_per_element)
         return self.op(name, kind, inputs, [(out, elements)], flops=flops_per_element * elements, out_kind=out_kind,
                        inplace=inplace)[0]
 
     def build(self, dims: dict | None = None) -> Graph:
-        """The graph; ``dims`` gain ``precision`` and ``element_bytes`` unless they name them."""
+        """The graph of the ops added so far; ``dims`` are its named dimensions (include ``batch``).
+
+        ``dims`` gain ``precision`` and ``element_bytes`` unless they name them.
+        """
+        if not self._ops:
+            raise ConfigError(f"graph {self.name!r} has no ops")
+        if dims is not None and not isinstance(dims, dict):
+            raise ConfigError(f"graph {self.name!r}: dims must be a mapping of name: value, got {dims!r}")
         dims = dict(dims or {})
         dims.setdefault("precision", self.precision.name)
         dims.setdefault("element_bytes", self.element_bytes)
         return Graph(self.name, self._ops, self._tensors, dims)
+
+
+_RESIDENT_KINDS = frozenset(k for k in TensorKind if k.resident)
+
+
+def _enum_value(enum_type, value, field: str):
+    """``value`` as a member of ``enum_type`` (a member or its string value), else ConfigError listing them."""
+    try:
+        return enum_type(value)
+    except ValueError:
+        accepted = ", ".join(f"{enum_type.__name__}.{m.name}" for m in enum_type)
+        raise ConfigError(f"{field} must be one of {accepted}, got {value!r}") from None
+
+
+def _count(field: str, value) -> float:
+    """A non-negative, finite FLOP or byte count."""
+    return require_positive(field, value, allow_zero=True)
 
 
 def check_dims(dims: dict, spec: dict[str, tuple[type, object]]) -> dict:
@@ -431,8 +612,6 @@ def check_dims(dims: dict, spec: dict[str, tuple[type, object]]) -> dict:
 
     Unknown names and non-positive integers raise ConfigError naming the option.
     """
-    from .errors import require_positive_int
-
     unknown = set(dims) - set(spec)
     if unknown:
         raise ConfigError(f"unknown option {sorted(unknown)[0]!r}; accepted: {', '.join(spec)}")

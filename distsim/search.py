@@ -223,7 +223,7 @@ def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_paralle
     target_days : float, optional
         Adds ``meets_target`` (days per epoch <= ``target_days``).
     dataset : str or Dataset, optional
-        What an epoch is (default: the workload's, :data:`distsim.evaluate.DEFAULT_DATASETS`).
+        What an epoch is (default: the workload's, :func:`distsim.datasets.default_dataset_for`).
     max_accelerators : int, optional
         Skip plans needing more.
     options : SearchOptions, optional

@@ -20,6 +20,9 @@ Samples per epoch (section 5.2.2, facts file "Epochs and samples"):
   to the 25.4-word average sentence.  Catamount's own base graph uses 19;
 - speech: utterances of 75 characters (the decoder's 300 / 4 steps);
 - image: images.
+
+The per-sample constants live in :mod:`distsim.datasets` (the workloads' default
+data sets); ``tests/test_datasets.py`` checks the two agree.
 """
 
 from __future__ import annotations
@@ -29,12 +32,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from distsim.datasets import (BILLION_WORD_CHARS_PER_SENTENCE as CHARS_PER_SENTENCE,
+                              BILLION_WORD_WORDS_PER_SENTENCE as WORDS_PER_SENTENCE,
+                              NMT_WORDPIECES_PER_SAMPLE as NMT_SEQ_LEN, SPEECH_CHARS_PER_UTTERANCE)
 from distsim.workload import build_workload
 
-BILLION_WORD_SENTENCES = 30.3e6
-CHARS_PER_SENTENCE = 3.48e9 / BILLION_WORD_SENTENCES  # Table 1 char-LM data over Billion Word sentences
-WORDS_PER_SENTENCE = 25.4
-NMT_SEQ_LEN = 25
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ DOMAINS: dict[str, Domain] = {d.name: d for d in (
     ),
     Domain(
         name="speech", size_option="hidden", fixed=dict(seq_len=300),
-        table3_params=727e6, table3_size=None, subbatch=128, data=14e9, units_per_sample=75,
+        table3_params=727e6, table3_size=None, subbatch=128, data=14e9, units_per_sample=SPEECH_CHARS_PER_UTTERANCE,
         table2_sizes=(1024, 2048, 3288), quick_sizes=(512, 2048), quick_fixed=dict(seq_len=48),
         paper2=dict(flops_per_param=775, bytes_lambda=3100, bytes_mu=162750, footprint_per_param=32.94),
         paper3=dict(params=727e6, tflops_per_step=72, tb_per_step=2.8, min_footprint_gb=30, step_s=5.8,

@@ -41,6 +41,7 @@ def toy_lm(layers: int = 3, batch: int = 8, hidden: int = 64, vocab: int = 256, 
     b.phase = Phase.UPDATE
     for n in names:
         b.layer = n
-        b.elementwise(f"{n}.update", [weights[n], f"{n}.dw"], f"{n}.w_new", dims[n][0] * dims[n][1],
-                      kind=OpKind.OPTIMIZER, flops_per_element=2)
+        elements = dims[n][0] * dims[n][1]  # an update changes the weight in place: no outputs
+        b.op(f"{n}.update", OpKind.OPTIMIZER, [weights[n], f"{n}.dw"], [], flops=2 * elements,
+             nbytes=3 * 4 * elements)
     return b.build()

@@ -10,7 +10,7 @@ import pytest
 MODULES = [
     "distsim.simulator", "distsim.collectives.closed_form", "distsim.topologies.ring", "distsim.topologies.switch",
     "distsim.topologies.torus", "distsim.topologies.two_level", "distsim.topologies.fat_tree",
-    "distsim.workloads.gpt", "distsim.precision",
+    "distsim.workloads.gpt", "distsim.precision", "distsim.graph", "distsim.datasets",
 ]
 
 

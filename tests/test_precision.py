@@ -62,7 +62,8 @@ def test_every_workload_takes_precision(name, precision):
 
 def test_params_independent_of_element_size():
     gb = GraphBuilder("two-byte", element_bytes=2)
-    gb.tensor("w", 10, TensorKind.WEIGHT)
+    w = gb.tensor("w", 10, TensorKind.WEIGHT)
+    gb.elementwise("relu", [w], "y", 10)
     assert gb.build().params == 10  # no dims needed
 
 

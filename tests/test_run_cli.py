@@ -136,7 +136,7 @@ def test_bad_scenarios_exit_2_one_line(tmp_path, capsys, body, needle):
     ("schema: 1\nworkload: {name: nosuch}\nplan: {}\n", "unknown workload 'nosuch'"),
     ("schema: 1\nworkload: {name: wordlm, preset: nope}\nplan: {}\n", "unknown preset 'nope'"),
     ("schema: 1\nworkload: {name: wordlm, set: {hiden: 3}}\nplan: {}\n", "unknown option 'hiden'"),
-    ("schema: 1\nworkload: {name: wordlm, size: 3}\nplan: {}\n", "unknown workload key 'size'; accepted: name, preset, set"),
+    ("schema: 1\nworkload: {name: wordlm, size: 3}\nplan: {}\n", "unknown workload key 'size'; accepted: name, file, preset, set"),
     ("- just\n- a list\n", "top-level must be a mapping"),
     ("schema: 1\nworkload: {name: wordlm\n", "not valid YAML (line"),
 ])

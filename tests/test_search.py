@@ -182,8 +182,11 @@ def test_scalar_options_become_tuples():
 
 
 def test_no_default_dataset_is_a_config_error():
-    g = build_workload("charlm", hidden=16, vocab=10, seq_len=2, batch=2)
-    with pytest.raises(ConfigError, match="no default data set"):
+    from distsim.graph import Graph
+
+    built = build_workload("charlm", hidden=16, vocab=10, seq_len=2, batch=2)
+    g = Graph("unlisted", built.ops, built.tensors, built.dims)  # a workload with no default data set
+    with pytest.raises(ConfigError, match="no default data set for workload 'unlisted'.*--samples"):
         search_plans(g, paper_hardware(), data_parallel=(1,), options=OPTIONS)
 
 

@@ -219,18 +219,18 @@ def test_benchmark_quick_runs(capsys):
 
 def two_gradient_layer():
     """Layer L with two gradients; the first is read by its update before the second exists."""
-    from distsim.graph import GraphBuilder, TensorKind
+    from distsim.graph import GraphBuilder, OpKind, TensorKind
     b = GraphBuilder("g")
     b.layer = "L"
     w = b.tensor("w", 10, TensorKind.WEIGHT)
     b.phase = b.phase.BACKWARD
     g1 = b.elementwise("dw1", [w], "g1", 1000, out_kind=TensorKind.GRADIENT)
     b.phase = b.phase.UPDATE
-    b.elementwise("upd1", [w, g1], "w1", 10)  # reads g1 before g2 exists
+    b.op("upd1", OpKind.OPTIMIZER, [w, g1], [], nbytes=120)  # reads g1 before g2 exists
     b.phase = b.phase.BACKWARD
     g2 = b.elementwise("dw2", [w], "g2", 1000, out_kind=TensorKind.GRADIENT)
     b.phase = b.phase.UPDATE
-    b.elementwise("upd2", [w, g2], "w2", 10)
+    b.op("upd2", OpKind.OPTIMIZER, [w, g2], [], nbytes=120)
     return b.build()
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from .. import units
 from ..config import build_hardware
+from ..datasets import user_dataset
 from ..errors import ConfigError, require_positive, require_positive_int
 from ..hardware import HOP_LATENCY_S
 from ..search import DEFAULT_DATA_PARALLEL, SearchOptions, search_plans
-from ..workload import configure_workload
+from ..workload import configure_workload, resolve_workload_arg
 from ._common import parse_set_options
 from ._report import print_search, write_search
 
@@ -23,7 +24,11 @@ def register(sub) -> None:
             "(fewer), days per epoch (fewer) and utilization (higher). Memory is reported in GiB (2^30 bytes)."
         ),
     )
-    p.add_argument("workload", metavar="WORKLOAD", help="workload name (e.g. wordlm)")
+    p.add_argument("workload", metavar="WORKLOAD", nargs="?",
+                   help="workload name (e.g. wordlm); optional with a --workload-file providing one workload")
+    p.add_argument("--workload-file", metavar="FILE.py",
+                   help="your own model: a Python file that defines build(**options) -> Graph or registers "
+                        "builders with @WORKLOADS.register(NAME) (see examples/my_mlp.py)")
     p.add_argument("--set", dest="options", action="append", metavar="NAME=VALUE",
                    help="a workload dimension, e.g. --set hidden=4096 (repeatable; applied over --preset)")
     p.add_argument("--preset", metavar="NAME", help="a named set of workload dimensions (e.g. case-study)")
@@ -33,7 +38,9 @@ def register(sub) -> None:
     p.add_argument("--target-days", type=float, metavar="D", help="days per epoch to reach")
     p.add_argument("--max-accelerators", type=int, metavar="N", help="skip plans needing more accelerators")
     p.add_argument("--max-stages", type=int, metavar="S", help="at most S stages per worker")
-    p.add_argument("--dataset", metavar="NAME", help="what an epoch is (default: the workload's)")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--dataset", metavar="NAME", help="what an epoch is (default: the workload's)")
+    data.add_argument("--samples", type=float, metavar="N", help="samples in an epoch (your own data set)")
     p.add_argument("--all", action="store_true", help="list every fitting plan, not only the frontier")
     p.add_argument("--json", action="store_true", help="print the plans as a JSON list of records")
     p.add_argument("--out", metavar="DIR", help="write plans.csv (every fitting plan) and plans.png into DIR")
@@ -88,10 +95,12 @@ def _run(args) -> int:
         if getattr(args, flag) is not None:
             require_positive_int("--" + flag.replace("_", "-"), getattr(args, flag))
     degrees = parse_degrees(args.data_parallel)
+    args.workload = resolve_workload_arg(args.workload, args.workload_file)
     graph = configure_workload(args.workload, preset=args.preset, options=parse_set_options(args.options))
     hardware = hardware_from_args(args)
     options = SearchOptions(max_stages=args.max_stages, progress=False if args.no_progress else None)
-    df = search_plans(graph, hardware, data_parallel=degrees, target_days=args.target_days, dataset=args.dataset,
+    dataset = args.dataset if args.samples is None else user_dataset(args.samples, field="--samples")
+    df = search_plans(graph, hardware, data_parallel=degrees, target_days=args.target_days, dataset=dataset,
                       max_accelerators=args.max_accelerators, options=options)
     print_search(df, hardware=hardware, show_all=args.all, as_json=args.json)
     if args.out:

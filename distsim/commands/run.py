@@ -6,6 +6,7 @@ import pandas as pd
 
 from .. import units
 from ..config import load_scenario
+from ..datasets import user_dataset
 from ..errors import ConfigError
 from ..evaluate import evaluate_plan
 from ..search import search_plans
@@ -22,8 +23,9 @@ def register(sub) -> None:
         "run",
         help="run a what-if written as YAML (one plan, several plans, or a search)",
         description=(
-            "Read FILE (YAML, schema: 1): workload {name, preset, set}, device, hardware {preset, link_GBps, "
-            "latency_us, memory_GiB or memory_GB, cost_model, topology, placement}, dataset, and one of plan (summary and "
+            "Read FILE (YAML, schema: 1): workload {name or file (your own model, a .py), preset, set}, device, "
+            "hardware {preset, link_GBps, latency_us, memory_GiB or memory_GB, cost_model, topology, placement}, "
+            "dataset (a name or {samples, name}), and one of plan (summary and "
             "per-accelerator memory), plans (one table) or search (like distsim plan). See examples/."
         ),
     )
@@ -32,11 +34,17 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", metavar="DIR", help="write CSV (and, for a search, a PNG) into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar during a search")
+    p.add_argument("--samples", type=float, metavar="N",
+                   help="samples in an epoch (your own data set; replaces the file's dataset)")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
     scenario = load_scenario(args.file)
+    if args.samples is not None:
+        from dataclasses import replace
+
+        scenario = replace(scenario, dataset=user_dataset(args.samples, field="--samples"))
     graph = scenario.workload.build()
     hardware = scenario.hardware
     if scenario.search is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import units
 from ..costmodels import analyze_step, cost_model_names, get_cost_model
 from ..device import device_names, get_device
-from ..workload import WORKLOADS, configure_workload, workload_options
+from ..workload import WORKLOADS, configure_workload, resolve_workload_arg, workload_options
 from ._common import dump_json, parse_set_options
 
 
@@ -19,7 +19,11 @@ def register(sub) -> None:
             "Options per workload (--set NAME=VALUE; default in brackets): " + _options_help()
         ),
     )
-    p.add_argument("workload", metavar="WORKLOAD", help="workload name (e.g. wordlm)")
+    p.add_argument("workload", metavar="WORKLOAD", nargs="?",
+                   help="workload name (e.g. wordlm); optional with a --workload-file providing one workload")
+    p.add_argument("--workload-file", metavar="FILE.py",
+                   help="your own model: a Python file that defines build(**options) -> Graph or registers "
+                        "builders with @WORKLOADS.register(NAME) (see examples/my_mlp.py)")
     p.add_argument("--set", dest="options", action="append", metavar="NAME=VALUE",
                    help="a workload dimension, e.g. --set hidden=4096 (repeatable; applied over --preset)")
     p.add_argument("--preset", metavar="NAME", help="a named set of workload dimensions (e.g. megatron-1.7b for gpt)")
@@ -59,6 +63,7 @@ def _safe_device_names() -> list[str]:
 
 
 def _run(args) -> int:
+    args.workload = resolve_workload_arg(args.workload, args.workload_file)
     models = cost_model_names()
     if args.cost_model is not None:
         get_cost_model(args.cost_model)  # ConfigError listing the accepted names
