@@ -53,7 +53,7 @@ class PlanEvaluation:
 
     @property
     def batch(self) -> int:
-        return subbatch_of(self.graph) * self.plan.data_parallel
+        return subbatch_of(self.graph) * self.plan.micro_batches * self.plan.data_parallel
 
     @property
     def days_per_epoch(self) -> float:
@@ -61,7 +61,7 @@ class PlanEvaluation:
 
     @property
     def utilization(self) -> float:
-        return utilization(self.graph.flops * self.plan.data_parallel, self.hardware.device.at_precision(self.graph.precision), self.step_s,
+        return utilization(self.graph.flops * self.plan.micro_batches * self.plan.data_parallel, self.hardware.device.at_precision(self.graph.precision), self.step_s,
                            self.plan.accelerators)
 
     @property
@@ -150,7 +150,7 @@ def evaluate_plan(graph: Graph, plan: Plan, hardware: Hardware | None = None, *,
     if lowering.resolved.table is not None and plan.shard_fractions is None:
         lowering = balance_shards(lowering, hardware.capacity_bytes)
     memory = memory_check(lowering, hardware.capacity_bytes)
-    steps = dataset_for(graph, dataset).steps_per_epoch(subbatch_of(graph) * plan.data_parallel)
+    steps = dataset_for(graph, dataset).steps_per_epoch(subbatch_of(graph) * plan.micro_batches * plan.data_parallel)
     result = None
     if simulate:
         if durations is None:
@@ -179,7 +179,7 @@ def simulate_step(graph: Graph, plan: Plan, hardware: Hardware | None = None, *,
 
 
 def _simulate(lowering: Lowering, hardware: Hardware, durations, **options) -> Result:
-    dp, stages = lowering.plan.data_parallel, lowering.stages
+    dp, stages = lowering.plan.data_parallel, lowering.stages * lowering.plan.tensor_parallel
     topology = hardware.topology_for(dp, stages)
     return simulate_plan(lowering, durations, topology, nodes=hardware.placement_for(dp, stages, topology), **options)
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from . import units
 from .graph import Graph, TensorKind, greedy_order
-from .lower import Lowering
+from .lower import Lowering, PipelineLowering
 from .plan import ResolvedPlan, gradient_of
 
 CATEGORIES = ("weights", "optimizer_state", "gradients", "activations", "inputs", "comm_buffers")
@@ -136,6 +136,8 @@ def memory_check(lowering: Lowering, capacity_bytes: float) -> pd.DataFrame:
     ``total_gib``, ``capacity_gib``, ``fits``, ``excess_gib`` (0 when it fits)
     and ``largest`` (the category that fills it most).
     """
+    if isinstance(lowering, PipelineLowering):
+        return pipeline_memory_check(lowering, capacity_bytes)
     graph, rp = lowering.graph, lowering.resolved
     buffers = lowering.buffer_bytes()
     grads = gradient_tensors(graph)
@@ -160,6 +162,69 @@ def memory_check(lowering: Lowering, capacity_bytes: float) -> pd.DataFrame:
                    largest=max(CATEGORIES, key=lambda c: cats[c]))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def activation_peak_bytes(lowering: PipelineLowering, stage: int) -> float:
+    """Peak activation bytes one rank of ``stage`` holds under the plan's schedule.
+
+    Walking the stage's passes in order (:func:`distsim.lower.pipeline_order`),
+    a chunk's forward adds the activations its layers keep for the backward
+    (after recomputation's savings) and its backward frees them; while a
+    layer's backward runs, the activations its recomputation re-creates are
+    live too.  So 1F1B's first stage holds ``p`` micro-batches, GPipe's ``m``.
+    """
+    layers = lowering.layers
+    saved = {k: sum(layers[x].saved_bytes for x in c) for k, c in enumerate(lowering.chunks)}
+    working = {k: max((layers[x].working_bytes for x in c), default=0.0) for k, c in enumerate(lowering.chunks)}
+    live = peak = 0.0
+    for kind, k, _ in lowering.orders[stage]:
+        if kind == "F":
+            live += saved[k]
+            peak = max(peak, live)
+        else:
+            peak = max(peak, live + working[k])
+            live -= saved[k]
+    return peak
+
+
+def pipeline_memory_check(lowering: PipelineLowering, capacity_bytes: float) -> pd.DataFrame:
+    """:func:`memory_check` of a layer-granular plan: one row per pipeline stage (what one of its ranks holds).
+
+    Weights, gradients and optimizer state are the resident tensors a stage's
+    ops touch and its weights' gradients, each at the fraction one rank holds
+    (``1/t`` of a tensor-parallel split weight; ZeRO stage 1 divides the
+    optimizer state by the data-parallel ranks, 2 also the gradients, 3 also
+    the weights); the step's inputs count whole; activations are
+    :func:`activation_peak_bytes`; communication buffers, with ZeRO-3, hold
+    the largest layer's gathered weights.
+    """
+    graph = lowering.graph
+    tensors = graph.tensors
+    rows = []
+    for s in range(lowering.stages):
+        cats = dict.fromkeys(CATEGORIES, 0.0)
+        for x, f in lowering.held[s].items():
+            kind = tensors[x].kind
+            cats["gradients" if kind == TensorKind.GRADIENT or kind not in _KIND_CATEGORY else _KIND_CATEGORY[kind]] \
+                += tensors[x].nbytes * f
+        stage_layers = [x for k in lowering.stage_chunks(s) for x in lowering.chunks[k]]
+        touched = {x for layer in stage_layers for i in lowering.layers[layer].fwd_ops + lowering.layers[layer].bwd_ops
+                   for x in graph.ops[i].inputs}
+        cats["inputs"] = float(sum(tensors[x].nbytes for x in touched if tensors[x].kind == TensorKind.INPUT))
+        cats["activations"] = activation_peak_bytes(lowering, s)
+        cats["comm_buffers"] = max((lowering.zero3_gather.get(x, 0.0) for x in stage_layers), default=0.0)
+        total = sum(cats.values())
+        row = {"stage": s, "layers": _layer_span(stage_layers)}
+        row.update({f"{c}_gib": units.to_gib(cats[c]) for c in CATEGORIES})
+        row.update(total_gib=units.to_gib(total), capacity_gib=units.to_gib(capacity_bytes),
+                   fits=bool(total <= capacity_bytes), excess_gib=max(0.0, units.to_gib(total - capacity_bytes)),
+                   largest=max(CATEGORIES, key=lambda c: cats[c]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _layer_span(layers: list[str]) -> str:
+    return "+".join(layers) if len(layers) <= 3 else f"{layers[0]}..{layers[-1]} ({len(layers)} layers)"
 
 
 def memory_failures(table: pd.DataFrame) -> list[str]:

@@ -45,7 +45,7 @@ import numpy as np
 from .collectives import get_algorithm
 from .errors import ConfigError
 from .graph import Graph
-from .lower import Lowering
+from .lower import Lowering, PipelineLowering
 from .result import Result
 from .simulator import Simulator
 from .topology import Topology
@@ -138,6 +138,8 @@ def simulate_plan(lowering: Lowering, durations: Sequence[float], topology: Topo
         Simulate every data-parallel worker's streams, not only worker 0's
         (the same step, since workers are identical; for checking that).
     """
+    if isinstance(lowering, PipelineLowering):
+        return simulate_pipeline(lowering, durations, topology, nodes=nodes, mode=mode)
     graph, rp = lowering.graph, lowering.resolved
     plan = rp.plan
     durations = np.asarray(durations, dtype=float)
@@ -269,4 +271,143 @@ def simulate_plan(lowering: Lowering, durations: Sequence[float], topology: Topo
     for i in order:
         for worker in replicas:
             worker.add(i)
+    return sim.run()
+
+
+def simulate_pipeline(lowering: PipelineLowering, durations: Sequence[float], topology: Topology | None = None, *,
+                      nodes: Sequence[Hashable] | None = None, mode: str = "auto") -> Result:
+    """Simulate one step of a layer-granular plan: one data-parallel replica's pipeline, one task per layer,
+    micro-batch and pass.
+
+    Ranks and nodes
+        Plan rank ``r = w (p t) + s t + j`` is tensor-parallel rank ``j`` of
+        stage ``s`` of replica ``w`` (tensor-parallel fastest, then pipeline,
+        then data: a tensor-parallel group fills consecutive accelerators,
+        i.e. one server when ``t`` is its size); ``nodes`` gives each rank's
+        topology node (default: the topology's accelerators in order).  The
+        ranks of a tensor-parallel group do the same work, so rank 0 of each
+        stage of replica 0 is simulated.
+
+    Tasks
+        Each stage's compute stream runs its passes in the order of
+        :func:`distsim.lower.pipeline_order`; a pass of a chunk is one task
+        per layer, lasting the rank's share of the layer's ops (from
+        ``durations``), plus recomputation before a backward, plus the layer's
+        tensor-parallel collectives (and ZeRO-3 weight all-gathers), each
+        timed once by simulating it on ``topology`` over the group's nodes
+        (every group is alike and Megatron does not overlap them).  A chunk's
+        activations (forward) and their gradients (backward) are sent over the
+        topology to the next chunk's stage, which waits for them: the bubble
+        and the cost of these sends emerge from the schedule.  After its last
+        backward each stage all-reduces its gradients over its data-parallel
+        group (ZeRO >= 1: reduce-scatter, optimizer step on its shard,
+        all-gather of the weights) and runs its optimizer step.
+    """
+    from .simulator import simulate_collective
+
+    graph, plan = lowering.graph, lowering.plan
+    durations = np.asarray(durations, dtype=float)
+    if durations.shape != (len(graph.ops),):
+        raise ConfigError(f"durations has {durations.size} entries; graph {graph.name!r} has {len(graph.ops)} ops")
+    p, t, dp = lowering.stages, plan.tensor_parallel, plan.data_parallel
+    if topology is None and p * t * dp > 1:
+        raise ConfigError(f"a plan of {p * t * dp} accelerators needs a topology")
+    if nodes is None:
+        nodes = topology.endpoints if topology is not None else [0]
+    if len(nodes) < dp * p * t:
+        raise ConfigError(f"topology {topology.name if topology else ''} has {len(nodes)} accelerators; "
+                          f"the plan needs {dp * p * t}")
+
+    def node(w: int, s: int, j: int = 0):
+        return nodes[w * p * t + s * t + j]
+
+    algorithm = get_algorithm(plan.allreduce)
+    timed: dict[tuple, float] = {}
+
+    def collective_s(op: str, nbytes: float, group: tuple) -> float:
+        key = (op, nbytes, group)
+        if key not in timed:
+            alg = plan.allreduce if op in algorithm.ops else "ring"
+            timed[key] = simulate_collective(op, nbytes, topology, algorithm=alg, participants=list(group),
+                                             mode=mode).step_time_s if len(group) > 1 else 0.0
+        return timed[key]
+
+    def tp_s(collectives, stage: int) -> float:
+        group = tuple(node(0, stage, j) for j in range(t))
+        return sum(collective_s(op, nbytes, group) for op, nbytes in collectives)
+
+    def gather_s(layer: str, stage: int) -> float:
+        nbytes = lowering.zero3_gather.get(layer, 0.0)
+        return collective_s("allgather", nbytes, tuple(node(w, stage) for w in range(dp))) if nbytes else 0.0
+
+    stage_of_chunk = [lowering.chunk_stage(k) for k in range(len(lowering.chunks))]
+    fwd_s: dict[tuple[str, int], float] = {}
+    bwd_s: dict[tuple[str, int], float] = {}
+    for k, chunk in enumerate(lowering.chunks):
+        s = stage_of_chunk[k]
+        for layer in chunk:
+            info = lowering.layers[layer]
+            fwd_s[layer] = lowering.layer_s(durations, layer, "fwd_ops") + tp_s(info.tp_fwd, s) + gather_s(layer, s)
+            bwd_s[layer] = (lowering.layer_s(durations, layer, "bwd_ops") + lowering.layer_s(durations, layer,
+                                                                                             "recompute_ops")
+                            + tp_s(info.tp_bwd, s) + (tp_s(info.tp_fwd, s) if len(info.recompute_ops) ==
+                                                      len(info.fwd_ops) and info.recompute_ops else 0.0)
+                            + gather_s(layer, s))
+    sim = Simulator(topology)
+    sent: dict[tuple[str, int, int], int] = {}  # (pass, chunk, micro-batch) -> task delivering its input
+    last_chunk = len(lowering.chunks) - 1
+    pointers = [0] * p
+    orders = lowering.orders
+    remaining = sum(len(o) for o in orders)
+    while remaining:
+        progressed = False
+        for s in range(p):
+            order = orders[s]
+            while pointers[s] < len(order):
+                kind, k, mb = order[pointers[s]]
+                need = (kind, k, mb) if (kind == "F" and k > 0) or (kind == "B" and k < last_chunk) else None
+                if need is not None and need not in sent:
+                    break
+                deps = [sent[need]] if need is not None else []
+                dev = node(0, s)
+                chunk = lowering.chunks[k]
+                tid = None
+                for layer in (chunk if kind == "F" else reversed(chunk)):
+                    tid = sim.add_compute(dev, f"{layer}:{kind}{mb}", fwd_s[layer] if kind == "F" else bwd_s[layer],
+                                          deps=deps, layer=layer, phase="fwd" if kind == "F" else "bwd")
+                    deps = []
+                if kind == "F" and k < last_chunk:
+                    dst = stage_of_chunk[k + 1]
+                    nbytes = lowering.send_fwd_bytes[k]
+                    sent[("F", k + 1, mb)] = tid if dst == s or not nbytes else sim.add_send(
+                        f"send:F{mb}:{k}->{k + 1}", dev, node(0, dst), nbytes, deps=[tid], phase="send")
+                elif kind == "B" and k > 0:
+                    dst = stage_of_chunk[k - 1]
+                    nbytes = lowering.send_bwd_bytes[k - 1]
+                    sent[("B", k - 1, mb)] = tid if dst == s or not nbytes else sim.add_send(
+                        f"send:B{mb}:{k}->{k - 1}", dev, node(0, dst), nbytes, deps=[tid], phase="send")
+                pointers[s] += 1
+                remaining -= 1
+                progressed = True
+        if not progressed:
+            raise ConfigError(f"pipeline schedule {plan.pipeline_schedule!r} deadlocks")  # a bug, not user error
+    stream = "comm" if plan.overlap else "compute"
+    for s in range(p):
+        dev = node(0, s)
+        group = [node(w, s) for w in range(dp)]
+        stage_layers = [layer for k in lowering.stage_chunks(s) for layer in lowering.chunks[k]]
+        update = sum(lowering.layer_s(durations, layer, "update_ops") for layer in stage_layers)
+        alg = plan.allreduce
+        if dp > 1 and plan.zero == 0:
+            sim.add_collective(f"dp:allreduce@{s}", "allreduce", lowering.gradient_bytes[s], participants=group,
+                               algorithm=alg, devices=[dev], stream=stream, mode=mode, phase="bwd")
+        elif dp > 1:
+            sim.add_collective(f"dp:reducescatter@{s}", "reducescatter", lowering.gradient_bytes[s],
+                               participants=group, algorithm=alg if "reducescatter" in algorithm.ops else "ring",
+                               devices=[dev], stream=stream, mode=mode, phase="bwd")
+        sim.add_compute(dev, f"optimizer@{s}", update, stream=stream, phase="update")
+        if dp > 1 and plan.zero >= 1:
+            sim.add_collective(f"dp:allgather@{s}", "allgather", lowering.weight_bytes[s], participants=group,
+                               algorithm=alg if "allgather" in algorithm.ops else "ring", devices=[dev],
+                               stream=stream, mode=mode, phase="update")
     return sim.run()

@@ -12,6 +12,24 @@ A :class:`Plan` composes three kinds of parallelism:
   split into row pieces placed on the listed stages' accelerators, with the
   lookups, updates and gradient traffic of each piece where it lives).
 
+Transformer-scale parallelism (Megatron-LM, Narayanan et al. SC'21) adds
+
+- **tensor parallelism** (``tensor_parallel`` ranks split each layer's
+  matmuls column/row-wise, with all-reduces -- or, with
+  ``sequence_parallel``, reduce-scatters and all-gathers -- in the forward
+  and backward passes);
+- **pipeline parallelism** (``pipeline_parallel`` stages, the graph's layers
+  split evenly among them, over ``micro_batches`` micro-batches with
+  ``pipeline_schedule`` ``gpipe``, ``1f1b`` or ``interleaved`` with
+  ``layers_per_virtual_stage``);
+- **ZeRO** (``zero`` 1-3: optimizer state, gradients, weights sharded over
+  the data-parallel ranks) and **activation recomputation** (``recompute``).
+
+Any of these makes the plan *layer-granular* (:attr:`Plan.layer_granular`):
+it is lowered and simulated one task per layer, micro-batch and pass
+(:func:`distsim.lower.lower`, :mod:`distsim.parallel`); with none of them a
+plan is simulated op by op as before.
+
 A plan is checked against a graph with :meth:`Plan.resolve`, which returns a
 :class:`ResolvedPlan` (stage of every layer, shard fractions).  Bad references
 raise :class:`~distsim.errors.ConfigError` naming the field and the value.
@@ -34,6 +52,12 @@ COMM_BUFFERS = ("tensor", "chunked")
 GRADIENT_GROUPINGS = ("per_tensor", "per_layer", "bucket")
 #: PyTorch DDP's default bucket size (``bucket_cap_mb=25``, which DDP reads as MiB).
 DEFAULT_BUCKET_MIB = 25.0
+#: Pipeline schedules over micro-batches (layer-granular simulation, see :mod:`distsim.parallel`).
+PIPELINE_SCHEDULES = ("gpipe", "1f1b", "interleaved")
+#: Activation recomputation: none, the attention core only (Korthikanti et al. 2022), every layer.
+RECOMPUTE = ("none", "selective", "full")
+#: ZeRO stages (Rajbhandari et al. 2020): 0 none; 1 optimizer state, 2 + gradients, 3 + weights sharded.
+ZERO_STAGES = (0, 1, 2, 3)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,7 +112,33 @@ class Plan:
         Bucket size for ``gradient_grouping="bucket"`` (MiB; DDP's default 25).
     batch : int, optional
         The global batch, if the user wants it checked: it must equal
-        ``subbatch x data_parallel``.
+        ``subbatch x micro_batches x data_parallel``.
+    tensor_parallel : int
+        Ranks splitting each layer (Megatron column/row split); 1: none.
+    sequence_parallel : bool
+        With tensor parallelism: the layer's replicated ops (layernorms,
+        residual adds) split along the sequence too, and each all-reduce
+        becomes a reduce-scatter plus an all-gather.
+    pipeline_parallel : int
+        Pipeline stages; the graph's first layer joins the first stage, its
+        last layer the last, the layers between are split evenly (they must
+        divide).  Exclusive with ``stages`` of more than one stage.
+    micro_batches : int
+        Micro-batches per step of each data-parallel replica (the graph is one
+        micro-batch).
+    pipeline_schedule : {"gpipe", "1f1b", "interleaved"}, optional
+        Order of each stage's forward and backward passes.  Default: ``1f1b``
+        for a layer-granular plan.
+    layers_per_virtual_stage : int, optional
+        ``interleaved`` only: layers of one model chunk; each stage holds
+        ``layers / (pipeline_parallel x layers_per_virtual_stage)`` chunks.
+    zero : {0, 1, 2, 3}
+        ZeRO stage / distributed optimizer over the data-parallel ranks.
+    recompute : {"none", "selective", "full"}
+        Activation recomputation: ``full`` keeps only each layer's input and
+        re-runs its forward before its backward; ``selective`` re-runs the
+        attention core (the ops from an activation-by-activation matmul to
+        the next: scores, softmax, dropout, context).
     """
 
     data_parallel: int = 1
@@ -105,9 +155,18 @@ class Plan:
     gradient_grouping: str = "per_tensor"
     bucket_MiB: float = DEFAULT_BUCKET_MIB
     batch: int | None = None
+    tensor_parallel: int = 1
+    sequence_parallel: bool = False
+    pipeline_parallel: int = 1
+    micro_batches: int = 1
+    pipeline_schedule: str | None = None
+    layers_per_virtual_stage: int | None = None
+    zero: int = 0
+    recompute: str = "none"
 
     def __post_init__(self):
         require_positive_int("data_parallel", self.data_parallel)
+        self._check_layer_granular()
         if self.stages is not None:
             if isinstance(self.stages, (str, bytes)) or not len(self.stages):
                 raise ConfigError(f"stages must be a non-empty list of layer lists, got {self.stages!r}")
@@ -137,7 +196,7 @@ class Plan:
         if self.sparse_gradients not in SPARSE_GRADIENT_MODES:
             raise ConfigError(f"sparse_gradients must be one of {', '.join(SPARSE_GRADIENT_MODES)}, "
                               f"got {self.sparse_gradients!r}")
-        for flag in ("overlap", "fuse_accumulation"):
+        for flag in ("overlap", "fuse_accumulation", "sequence_parallel"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.comm_buffer not in COMM_BUFFERS:
@@ -148,16 +207,57 @@ class Plan:
         require_positive("bucket_MiB", self.bucket_MiB)
         if self.batch is not None:
             require_positive_int("batch", self.batch)
-            if self.batch % self.data_parallel:
-                raise ConfigError(f"data_parallel={self.data_parallel} does not divide batch={self.batch}")
+            if self.batch % (self.data_parallel * self.micro_batches):
+                raise ConfigError(f"data_parallel={self.data_parallel} x micro_batches={self.micro_batches} "
+                                  f"does not divide batch={self.batch}")
+
+    def _check_layer_granular(self) -> None:
+        require_positive_int("tensor_parallel", self.tensor_parallel)
+        require_positive_int("pipeline_parallel", self.pipeline_parallel)
+        require_positive_int("micro_batches", self.micro_batches)
+        if self.zero not in ZERO_STAGES or isinstance(self.zero, bool):
+            raise ConfigError(f"zero must be one of {', '.join(map(str, ZERO_STAGES))}, got {self.zero!r}")
+        if self.recompute not in RECOMPUTE:
+            raise ConfigError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {self.recompute!r}")
+        if self.pipeline_schedule is not None and self.pipeline_schedule not in PIPELINE_SCHEDULES:
+            raise ConfigError(f"pipeline_schedule must be one of {', '.join(PIPELINE_SCHEDULES)}, "
+                              f"got {self.pipeline_schedule!r}")
+        if self.sequence_parallel is True and self.tensor_parallel == 1:
+            raise ConfigError("sequence_parallel needs tensor_parallel > 1, got tensor_parallel=1")
+        if self.pipeline_parallel > 1 and self.stages is not None and len(self.stages) > 1:
+            raise ConfigError(f"give pipeline_parallel or stages, not both "
+                              f"(pipeline_parallel={self.pipeline_parallel}, {len(self.stages)} stages)")
+        if self.layers_per_virtual_stage is not None:
+            require_positive_int("layers_per_virtual_stage", self.layers_per_virtual_stage)
+            if self.pipeline_schedule != "interleaved":
+                raise ConfigError(f"layers_per_virtual_stage is for pipeline_schedule 'interleaved', "
+                                  f"got pipeline_schedule={self.pipeline_schedule!r}")
+        elif self.pipeline_schedule == "interleaved":
+            raise ConfigError("pipeline_schedule 'interleaved' needs layers_per_virtual_stage")
+        if self.pipeline_schedule == "interleaved" and self.micro_batches % self.pipeline_parallel:
+            raise ConfigError(f"the interleaved schedule needs micro_batches a multiple of pipeline_parallel "
+                              f"({self.pipeline_parallel}), got micro_batches={self.micro_batches}")
+        if self.layer_granular and self.pipeline_schedule is None:
+            object.__setattr__(self, "pipeline_schedule", "1f1b")
+        if self.layer_granular and self.shard_stages:
+            raise ConfigError("shard_stages (embedding sharding) is simulated op by op; it cannot be combined "
+                              "with tensor_parallel, pipeline_parallel, micro_batches, zero or recompute")
+
+    @property
+    def layer_granular(self) -> bool:
+        """True when the plan uses any transformer-scale field: simulated one task per layer and pass."""
+        return (self.tensor_parallel > 1 or self.pipeline_parallel > 1 or self.micro_batches > 1
+                or self.pipeline_schedule is not None or self.zero > 0 or self.recompute != "none")
 
     @property
     def stage_count(self) -> int:
+        if self.pipeline_parallel > 1:
+            return self.pipeline_parallel
         return 1 if self.stages is None else len(self.stages)
 
     @property
     def accelerators(self) -> int:
-        return self.data_parallel * self.stage_count
+        return self.data_parallel * self.stage_count * self.tensor_parallel
 
     @property
     def embedding_shards(self) -> int:
@@ -218,7 +318,41 @@ class Plan:
             text += " " + (f"bucket{self.bucket_MiB:g}MiB" if self.gradient_grouping == "bucket" else "per-layer")
         if self.overlap:
             text += " overlap"
+        if self.layer_granular:
+            text = (f"dp{self.data_parallel} x pp{self.stage_count} x tp{self.tensor_parallel}"
+                    + (" sp" if self.sequence_parallel else "") + f" mb{self.micro_batches} {self.pipeline_schedule}"
+                    + (f"/{self.layers_per_virtual_stage}" if self.layers_per_virtual_stage else "")
+                    + (f" zero{self.zero}" if self.zero else "")
+                    + (f" recompute-{self.recompute}" if self.recompute != "none" else "")
+                    + (" overlap" if self.overlap else ""))
         return text
+
+    def chunks(self, layers: list[str]) -> list[tuple[str, ...]]:
+        """The model chunks of a layer-granular plan in pipeline order (virtual stage ``k`` runs on stage
+        ``k mod pipeline_parallel``): the first layer joins the first chunk, the last layer the last, the
+        layers between are split evenly."""
+        p = self.stage_count
+        if self.pipeline_parallel == 1 and self.stages is not None:
+            return [tuple(s) for s in self.stages]
+        if p == 1:
+            return [tuple(layers)]
+        body = layers[1:-1]
+        per = self.layers_per_virtual_stage or (len(body) // p if len(body) % p == 0 else 0)
+        if not per or len(body) % per or (len(body) // per) % p:
+            what = (f"layers_per_virtual_stage={self.layers_per_virtual_stage} x pipeline_parallel={p}"
+                    if self.layers_per_virtual_stage else f"pipeline_parallel={p}")
+            raise ConfigError(f"{what} does not divide the {len(body)} layers between the first and the last "
+                              f"({layers[0]} and {layers[-1]} join the first and last stage)")
+        out = [tuple(body[i:i + per]) for i in range(0, len(body), per)]
+        out[0] = (layers[0],) + out[0]
+        out[-1] = out[-1] + (layers[-1],)
+        return out
+
+    def _pipeline_stages(self, layers: list[str]):
+        chunks = self.chunks(layers)
+        p = self.stage_count
+        stages = tuple(tuple(x for k in range(s, len(chunks), p) for x in chunks[k]) for s in range(p))
+        return stages, {layer: s for s, stage in enumerate(stages) for layer in stage}
 
     def resolve(self, graph: Graph) -> "ResolvedPlan":
         """Check the plan against ``graph`` and return the stage of each layer."""
@@ -249,9 +383,12 @@ class Plan:
             if not tables:
                 raise ConfigError(f"shard_layer {self.shard_layer!r} has no table with a sparse gradient to shard")
             table = tables[0]
+        if self.pipeline_parallel > 1:
+            stages, stage_of = self._pipeline_stages(layers)
         subbatch = int(graph.dims.get("batch", graph.dims.get("samples", 1)))
-        if self.batch is not None and self.batch != subbatch * self.data_parallel:
-            raise ConfigError(f"batch={self.batch} is not subbatch {subbatch} x data_parallel {self.data_parallel}")
+        if self.batch is not None and self.batch != subbatch * self.micro_batches * self.data_parallel:
+            raise ConfigError(f"batch={self.batch} is not subbatch {subbatch} x micro_batches {self.micro_batches} "
+                              f"x data_parallel {self.data_parallel}")
         return ResolvedPlan(plan=self, stages=tuple(stages), stage_of=stage_of, table=table,
                             fractions=self.shard_fractions)
 
