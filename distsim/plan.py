@@ -208,8 +208,8 @@ class Plan:
         if self.batch is not None:
             require_positive_int("batch", self.batch)
             if self.batch % (self.data_parallel * self.micro_batches):
-                raise ConfigError(f"data_parallel={self.data_parallel} x micro_batches={self.micro_batches} "
-                                  f"does not divide batch={self.batch}")
+                mb = f" x micro_batches={self.micro_batches}" if self.micro_batches > 1 else ""
+                raise ConfigError(f"data_parallel={self.data_parallel}{mb} does not divide batch={self.batch}")
 
     def _check_layer_granular(self) -> None:
         require_positive_int("tensor_parallel", self.tensor_parallel)
@@ -387,8 +387,8 @@ class Plan:
             stages, stage_of = self._pipeline_stages(layers)
         subbatch = int(graph.dims.get("batch", graph.dims.get("samples", 1)))
         if self.batch is not None and self.batch != subbatch * self.micro_batches * self.data_parallel:
-            raise ConfigError(f"batch={self.batch} is not subbatch {subbatch} x micro_batches {self.micro_batches} "
-                              f"x data_parallel {self.data_parallel}")
+            mb = f" x micro_batches {self.micro_batches}" if self.micro_batches > 1 else ""
+            raise ConfigError(f"batch={self.batch} is not subbatch {subbatch}{mb} x data_parallel {self.data_parallel}")
         return ResolvedPlan(plan=self, stages=tuple(stages), stage_of=stage_of, table=table,
                             fractions=self.shard_fractions)
 
