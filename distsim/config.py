@@ -135,12 +135,8 @@ def topology_input(value, *, base_dir: str | Path = ".", where: str = "topology"
     if not isinstance(kind, str):
         raise ConfigError(f"{where} kind must be a topology builder name, got {kind!r}")
     spec = topology_spec(kind, nodes, **_si_options(where, options))
-    spec.build(nodes or _smallest_size(spec))  # fail now, not mid-search, on a bad option
+    spec.build(1)  # fail now, not mid-search, on a bad option
     return spec
-
-
-def _smallest_size(spec: TopologySpec) -> int:
-    return int(dict(spec.options).get("local_size", 1))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,9 +7,9 @@ the "how" a :class:`~distsim.plan.Plan`).  Its topology is one of
   identical links (``link_bandwidth_bytes_per_s``, ``link_latency_s``) built
   for each plan, so that each stage's data-parallel ring and each worker's
   chain of stages use direct links (the paper's system, preset ``paper-2019``);
-- a :class:`TopologySpec`: a registered builder (``two_level``, ``dgx``,
-  ``fat_tree``, ...) and its options, built with as many accelerators as the
-  plan needs unless the options fix ``nodes``;
+- a :class:`TopologySpec`: a registered builder (``two_level``, ``fat_tree``,
+  ...) and its options, built with as many accelerators as the plan needs (in
+  whole servers of ``local_size``) unless the spec fixes ``nodes``;
 - a :class:`~distsim.topology.Topology`: a fixed cluster (e.g. from a YAML file).
 
 Placement
@@ -58,8 +58,12 @@ class TopologySpec:
     nodes: int | None = None
 
     def build(self, accelerators: int) -> Topology:
-        n = self.nodes if self.nodes is not None else accelerators
-        return _build(self.kind, n, self.options)
+        """The topology for a plan of ``accelerators``: ``nodes`` if given, else the plan's count rounded
+        up to whole servers (a multiple of the ``local_size`` option, where the builder has one)."""
+        if self.nodes is not None:
+            return _build(self.kind, self.nodes, self.options)
+        granule = int(dict(self.options).get("local_size", 1))
+        return _build(self.kind, -(-accelerators // granule) * granule, self.options)
 
     def describe(self) -> str:
         opts = dict(self.options)

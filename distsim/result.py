@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import units
+
 OPS_COLUMNS = ["task", "name", "kind", "device", "stream", "start_s", "end_s", "duration_s", "layer", "phase"]
 TRANSFER_COLUMNS = ["tag", "src", "dst", "nbytes", "count", "start_s", "end_s", "hops"]
 LINK_COLUMNS = ["src", "dst", "bandwidth_bytes_per_s", "latency_s", "bytes", "busy_s", "utilization"]
@@ -133,13 +135,13 @@ class Result:
             pid = pid_of("collectives" if row.device is None else f"device {row.device}")
             tid = tid_of(pid, str(row.stream))
             events.append({"ph": "X", "name": row.name, "cat": row.kind, "pid": pid, "tid": tid,
-                           "ts": row.start_s * 1e6, "dur": row.duration_s * 1e6,
+                           "ts": row.start_s / units.US, "dur": row.duration_s / units.US,
                            "args": {"layer": row.layer, "phase": row.phase}})
         link_pid = pid_of("links")
         for key, start, end, tag in self.link_spans:
             tid = tid_of(link_pid, f"{key[0]}->{key[1]}")
             events.append({"ph": "X", "name": tag, "cat": "transfer", "pid": link_pid, "tid": tid,
-                           "ts": start * 1e6, "dur": (end - start) * 1e6})
+                           "ts": start / units.US, "dur": (end - start) / units.US})
         return {"traceEvents": events, "displayTimeUnit": "ms"}
 
     def to_chrome_trace(self, path: str | Path) -> Path:

@@ -16,6 +16,7 @@ TiB = 2.0**40
 
 TERA = 1e12
 GIGA = 1e9
+MEGA = 1e6
 
 MS = 1e-3
 US = 1e-6

@@ -87,9 +87,9 @@ def run(quick: bool = False) -> pd.DataFrame:
     notes = [
         f"Days/epoch fall and utilization declines as workers grow (Figure 12): each worker keeps subbatch "
         f"{subbatch}, so steps per epoch fall as 1/N while the gradient exchange grows with N.",
-        f"Ring all-reduce costs 2(N-1) hops of {hardware.link_latency_s * 1e6:.0f} us per dense gradient and the "
+        f"Ring all-reduce costs 2(N-1) hops of {hardware.link_latency_s / units.US:.0f} us per dense gradient and the "
         f"embedding's sparse rows ({sparse_bytes / units.MB:.0f} MB per worker) are all-gathered, so step time "
-        f"grows ~ {per_worker * 1e3:.2f} ms per worker and days/epoch approach a floor of {floor_days:.2f} days "
+        f"grows ~ {per_worker / units.MS:.2f} ms per worker and days/epoch approach a floor of {floor_days:.2f} days "
         f"(samples/subbatch x that).",
         f"Single-worker baseline: ours is {base.step_s:.2f} s/step ({base.utilization:.1%}) from "
         f"evaluate_plan(g, Plan()) with the {hardware.cost_model} cost model; the paper's "

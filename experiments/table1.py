@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from distsim import units
 from distsim.scaling import PAPER_PROJECTIONS, TABLE1, project
 
 TOLERANCE = 0.10  # "within 10% of Table 1"
@@ -103,7 +104,7 @@ def _notes(df: pd.DataFrame) -> list[str]:
         beta_needed = math.log(ratio) / math.log(paper["data_scale"])
         desired_needed = dom.current_error * paper["data_scale"] ** dom.beta_g
         implied_now = paper["target_params"] / paper["model_scale"]
-        sigma_needed = implied_now / 1e6 / dom.current_data_samples**dom.beta_p
+        sigma_needed = implied_now / units.MEGA / dom.current_data_samples**dom.beta_p
         notes.append(
             f"{name}: not reproduced: {by.loc[name, 'data_scale']:.4g}x data (fit reading "
             f"{by.loc[name, 'data_scale_fit']:.4g}x) against the paper's {paper['data_scale']:g}x, which would need "

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from distsim import units
 from distsim.scaling import TABLE1
 from distsim.scaling.steps import WORDLM_CRITICAL_BATCH, WORDLM_STEPS
 from distsim.scaling.tta import table2_step_time_s, time_to_accuracy, wordlm_hidden_for_params, wordlm_params
@@ -111,7 +112,7 @@ def run(quick: bool = False, *, step_time_provider=None) -> pd.DataFrame:
             "k_model": k, "batch": batch, "hidden": h, "params": params,
             "target_loss": TARGET_LOSS, "data_words": r.data_samples, "min_params": r.min_params,
             "steps": r.steps, "step_time_s": r.step_time_s, "time_to_target_s": r.time_s,
-            "time_to_target_days": r.time_s / 86400.0,
+            "time_to_target_days": units.to_days(r.time_s),
             "batch_regime": WORDLM_CRITICAL_BATCH.classify(batch).value,
             "step_time_source": source,
             "steps_source": "illustrative (seed 000 form a D/M^k + b)",
@@ -163,7 +164,7 @@ def _notes(df: pd.DataFrame, need: float, too_small: list[int], source: str) -> 
         smallest = g.iloc[0]
         notes.append(
             f"k={k:g}, batch {batch}: fastest at hidden {int(best['hidden'])} ({best['params']:.3g} params, "
-            f"{best['time_to_target_s'] / 3600:.3g} h) vs {smallest['time_to_target_s'] / 3600:.3g} h for the "
+            f"{best['time_to_target_s'] / units.HOUR:.3g} h) vs {smallest['time_to_target_s'] / units.HOUR:.3g} h for the "
             f"smallest ({smallest['params']:.3g} params)."
         )
     return notes
@@ -178,10 +179,10 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for (k, batch), g in df.groupby(["k_model", "batch"], sort=True):
         style = "-" if k == df["k_model"].min() else "--"
-        line, = axes[0].plot(g["params"], g["time_to_target_s"] / 3600, style, marker="o", ms=3,
+        line, = axes[0].plot(g["params"], g["time_to_target_s"] / units.HOUR, style, marker="o", ms=3,
                              label=f"batch {batch}, k={k:g}")
         best = g[g["fastest_for_batch"]]
-        axes[0].plot(best["params"], best["time_to_target_s"] / 3600, "*", ms=12, color=line.get_color())
+        axes[0].plot(best["params"], best["time_to_target_s"] / units.HOUR, "*", ms=12, color=line.get_color())
         axes[1].plot(g["params"], g["steps"], style, color=line.get_color(), label=f"steps, batch {batch}, k={k:g}")
     first = df[(df["k_model"] == df["k_model"].min())]
     for batch, g in first.groupby("batch"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -190,14 +189,12 @@ def test_ring_on_a_torus_in_rank_order_contends():
 
 
 def test_symmetric_mode_scales_to_65536_nodes():
-    t0 = time.perf_counter()
+    """The time it takes is a benchmark figure (benchmarks/bench_engine.py), not asserted here."""
     n = 65536
     r = simulate_collective("allreduce", S, ring(n))
-    wall = time.perf_counter() - t0
     assert r.modes["allreduce"] == "symmetric"
     assert r.step_time_s == pytest.approx(2 * (n - 1) * A + 2 * (n - 1) / n * S / B, rel=1e-12)
     assert r.transfers["count"].sum() == n * 2 * (n - 1)
-    assert wall < 5.0
 
 
 @pytest.mark.parametrize("algorithm,op,n", [("ring", "allreduce", 8), ("halving_doubling", "allreduce", 8),

@@ -77,13 +77,10 @@ def test_case_study_min_footprint_table5(case_study):
     assert units.to_gib(case_study.footprint_min_bytes()) == pytest.approx(113.8, rel=0.05)
 
 
-def test_build_80_steps_under_a_second():
-    import time
-
-    t0 = time.perf_counter()
+def test_build_80_steps():
+    """Builds and traverses; how fast is a benchmark figure (benchmarks/bench_graph.py)."""
     g = build_workload("wordlm", **PRESETS["catamount-base"])
-    g.footprint_min_bytes()
-    assert time.perf_counter() - t0 < 5  # generous bound for slow CI; the benchmark prints the figure
+    assert g.dims["seq_len"] == 80 and g.footprint_min_bytes() > 0
 
 
 def test_matmul_backprop_is_twice_forward(base):

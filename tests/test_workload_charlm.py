@@ -78,14 +78,6 @@ def test_min_footprint_between_persistent_and_total(h, q, b, depth):
     assert g.params == 2 * (2 * h) * h + 2 * (depth - 1) * h * h + 2 * depth * h + 2 * h * 11 + 11 + 2
 
 
-def test_builds_fast():
-    import time
-
-    t0 = time.perf_counter()
-    build_workload("charlm")
-    assert time.perf_counter() - t0 < 3.0
-
-
 @pytest.mark.parametrize("bad", [dict(hidden=0), dict(seq_len=-1), dict(batch=1.5), dict(colour=3),
                                  dict(optimizer="lion"), dict(depth=0)])
 def test_bad_options_raise_config_error(bad):

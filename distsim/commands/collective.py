@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from .. import units
 from ..collectives import get_algorithm
 from ..collectives.closed_form import bus_bandwidth_factor
 from ..collectives.executor import MODES
@@ -85,7 +86,7 @@ def _run(args) -> int:
     result = simulate_collective(args.op, args.nbytes, topology, algorithm=args.algorithm, participants=participants,
                                  mode=args.mode, **alg_options)
     n, t = len(participants), result.step_time_s
-    algbw = args.nbytes / t / 1e9 if t > 0 else float("inf")
+    algbw = args.nbytes / t / units.GB if t > 0 else float("inf")
     busbw = algbw * bus_bandwidth_factor(args.op, n)
     out = {
         "op": args.op,
