@@ -369,18 +369,19 @@ def lower_layers(graph: Graph, rp: ResolvedPlan) -> PipelineLowering:
     layer_of_op = [op.layer for op in ops]
     residual = _residual_elements(graph, layer_of_op, order) if t > 1 else 0
 
-    def split_op(i: int) -> bool:
+    def tensor_parallel_region(i: int) -> bool:
         from .graph import OpKind
 
         op = ops[i]
         if t == 1 or op.phase == Phase.UPDATE:
             return False
-        if plan.sequence_parallel or op.kind == OpKind.MATMUL:
+        if op.kind == OpKind.MATMUL:
             return True
         return not any(tensors[o].elements == residual and not tensors[o].kind.persistent for o in op.outputs)
 
-    split = [split_op(i) for i in range(len(ops))]
-    split_weights = {w for i, op in enumerate(ops) if split[i]
+    region = [tensor_parallel_region(i) for i in range(len(ops))]
+    split = [r or (plan.sequence_parallel and ops[i].phase != Phase.UPDATE) for i, r in enumerate(region)]
+    split_weights = {w for i, op in enumerate(ops) if region[i]
                      for w in op.inputs if tensors[w].kind == TensorKind.WEIGHT}
     grads = gradient_of(graph)  # gradient -> weight
     grad_of_weight = {w: g for g, w in grads.items()}
@@ -412,16 +413,16 @@ def lower_layers(graph: Graph, rp: ResolvedPlan) -> PipelineLowering:
         out = []
         local = set(op_ids)
         for i in op_ids:
-            if split[i]:
+            if region[i]:
                 continue
             for x in dict.fromkeys(ops[i].inputs):
                 p = graph.producer_index(x)
-                if p is not None and p in local and split[p]:
+                if p is not None and p in local and region[p]:
                     nbytes = float(tensors[x].nbytes)
+                    # sequence parallelism: a reduce-scatter here and the matching all-gather where the
+                    # region starts again, each of the whole tensor (Korthikanti et al. 2022, section 4.2.2)
                     out += [("reducescatter", nbytes), ("allgather", nbytes)] if plan.sequence_parallel \
                         else [("allreduce", nbytes)]
-        if plan.sequence_parallel:  # the matching all-gathers sit before split ops reading replicated inputs
-            return tuple(out)
         return tuple(out)
 
     # the backward layer that reads each forward activation last (backward runs in reverse layer order)
@@ -489,6 +490,7 @@ def lower_layers(graph: Graph, rp: ResolvedPlan) -> PipelineLowering:
     zero3 = {}
     for s in range(p_stages):
         stage_layers = [layer for k in range(s, len(chunks), p_stages) for layer in chunks[k]]
+        stage_set = set(stage_layers)
         touched = {x for layer in stage_layers for ph in ("fwd", "bwd", "update")
                    for i in by_layer[layer][ph] for x in ops[i].inputs + ops[i].outputs}
         frac: dict[str, float] = {}
@@ -496,6 +498,9 @@ def lower_layers(graph: Graph, rp: ResolvedPlan) -> PipelineLowering:
             kind = tensors[x].kind
             if not kind.persistent and kind != TensorKind.GRADIENT and x not in grads:
                 continue
+            if x not in grads and any(ops[c].inplace and ops[c].inputs[0] == x for c in graph.consumer_indices(x)
+                                      if ops[c].layer in stage_set):
+                continue  # a partial gradient whose buffer becomes a final gradient here: counted once
             w = grads.get(x, x)
             if kind == TensorKind.OPTIMIZER_STATE:
                 w = next((y for y in (x.rsplit("/", 1)[0],) if y in tensors), x)

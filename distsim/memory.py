@@ -200,13 +200,14 @@ def pipeline_memory_check(lowering: PipelineLowering, capacity_bytes: float) -> 
     """
     graph = lowering.graph
     tensors = graph.tensors
+    grads = gradient_of(graph)
     rows = []
     for s in range(lowering.stages):
         cats = dict.fromkeys(CATEGORIES, 0.0)
         for x, f in lowering.held[s].items():
             kind = tensors[x].kind
-            cats["gradients" if kind == TensorKind.GRADIENT or kind not in _KIND_CATEGORY else _KIND_CATEGORY[kind]] \
-                += tensors[x].nbytes * f
+            category = "gradients" if x in grads or kind == TensorKind.GRADIENT else _KIND_CATEGORY[kind]
+            cats[category] += tensors[x].nbytes * f
         stage_layers = [x for k in lowering.stage_chunks(s) for x in lowering.chunks[k]]
         touched = {x for layer in stage_layers for i in lowering.layers[layer].fwd_ops + lowering.layers[layer].bwd_ops
                    for x in graph.ops[i].inputs}

@@ -162,7 +162,11 @@ class Topology:
                 raise ConfigError(f"participants of topology {self.name!r} repeat a node")
         if not chosen:
             raise ConfigError("nodes: need at least one participant")
-        component = nx.node_connected_component(self.graph, chosen[0])
+        components = self.__dict__.setdefault("_components_by_node", {})  # the graph does not change once built
+        if chosen[0] not in components:
+            component = nx.node_connected_component(self.graph, chosen[0])
+            components.update(dict.fromkeys(component, component))
+        component = components[chosen[0]]
         for n in chosen:
             if n not in component:
                 raise ConfigError(f"topology {self.name!r} does not connect nodes {chosen[0]!r} and {n!r}")

@@ -27,7 +27,7 @@ import pandas as pd
 from distsim import units
 from distsim.device import get_device
 from distsim.evaluate import evaluate_plan
-from distsim.hardware import get_hardware
+from distsim.hardware import DGX_A100_LINKS, DGX_LATENCIES, get_hardware, topology_spec
 from distsim.plan import Plan
 from distsim.workload import build_workload
 from distsim.workloads.gpt import PRESETS
@@ -38,6 +38,12 @@ from distsim.workloads.gpt import PRESETS
 #: 70-80% of peak on large fp16 GEMMs; a whole transformer layer, with its smaller attention products,
 #: less.)
 GEMM_EFFICIENCY = 0.8
+#: Achievable fraction of NVLink's 300 GB/s a direction (the NVSwitch links of the ``dgx-a100`` preset) for
+#: the tensor-parallel all-reduces.  Fitted to one row, the 18.4B row (tensor parallelism over a whole server
+#: and no pipeline: where these all-reduces weigh most), after :data:`GEMM_EFFICIENCY`; every other row is a
+#: prediction.  For comparison, nccl-tests report an all-reduce bus bandwidth of about 230 GB/s on a DGX A100
+#: (0.77 of 300 GB/s).
+NVLINK_EFFICIENCY = 1.0
 TOLERANCE = 0.10  # the issue's acceptance: every row within 10% of the measured TFLOP/s per GPU
 
 # Narayanan et al. SC'21 Table 1: preset, TP, PP, GPUs, global batch, layers per virtual stage
@@ -56,10 +62,28 @@ ROWS = [
 ]
 
 
-def hardware(gemm_efficiency: float = GEMM_EFFICIENCY):
-    """The ``dgx-a100`` preset with the tensor cores at ``gemm_efficiency`` of peak."""
+def hardware(gemm_efficiency: float = GEMM_EFFICIENCY, nvlink_efficiency: float = NVLINK_EFFICIENCY):
+    """The ``dgx-a100`` preset with the tensor cores at ``gemm_efficiency`` of their peak and NVLink at
+    ``nvlink_efficiency`` of its 300 GB/s a direction."""
     hw = get_hardware("dgx-a100")
-    return hw.with_changes(device=replace(hw.device, compute_efficiency=gemm_efficiency))
+    links = dict(DGX_A100_LINKS, bandwidth_bytes_per_s=DGX_A100_LINKS["bandwidth_bytes_per_s"] * nvlink_efficiency)
+    return hw.with_changes(device=replace(hw.device, compute_efficiency=gemm_efficiency),
+                           topology=topology_spec("two_level", **links, **DGX_LATENCIES))
+
+
+def fit_constants(tolerance: float = 1e-4) -> tuple[float, float]:
+    """Refit (:data:`GEMM_EFFICIENCY`, :data:`NVLINK_EFFICIENCY`) by bisection: the first to the 1.7B row
+    (no tensor parallelism), then the second to the 18.4B row (tensor parallelism over a whole server,
+    no pipeline), each to its measured TFLOP/s per GPU."""
+    def bisect(f, lo, hi):
+        while hi - lo > tolerance:
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+        return (lo + hi) / 2
+
+    gemm = bisect(lambda e: row_for(*ROWS[0], gemm_efficiency=e)["rel_diff"], 0.3, 1.0)
+    nvlink = bisect(lambda e: row_for(*ROWS[3], gemm_efficiency=gemm, nvlink_efficiency=e)["rel_diff"], 0.2, 1.0)
+    return gemm, nvlink
 
 
 def eq3_flops(batch: int, seq: int, layers: int, hidden: int, vocab: int) -> float:
@@ -75,14 +99,15 @@ def plan_for(tp: int, pp: int, gpus: int, batch: int, micro_batch: int, per_virt
 
 
 def row_for(preset: str, tp: int, pp: int, gpus: int, batch: int, per_virtual: int | None, measured: float, *,
-            quick: bool = False, gemm_efficiency: float = GEMM_EFFICIENCY) -> dict:
+            quick: bool = False, gemm_efficiency: float = GEMM_EFFICIENCY,
+            nvlink_efficiency: float = NVLINK_EFFICIENCY) -> dict:
     shape = dict(PRESETS[preset])
     if quick:
         shape["layers"] = 2 * pp
         per_virtual = None
     graph = build_workload("gpt", **shape)
     plan = plan_for(tp, pp, gpus, batch, shape["micro_batch"], per_virtual)
-    ev = evaluate_plan(graph, plan, hardware(gemm_efficiency))
+    ev = evaluate_plan(graph, plan, hardware(gemm_efficiency, nvlink_efficiency))
     flops = eq3_flops(batch, shape["seq_len"], shape["layers"], shape["hidden"], shape["vocab"])
     ours = flops / (gpus * ev.step_s) / units.TERA
     return {
