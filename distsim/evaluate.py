@@ -83,7 +83,7 @@ class PlanEvaluation:
             "data_parallel": self.plan.data_parallel,
             "stages": self.plan.stage_count,
             "embedding_shards": self.plan.embedding_shards,
-            "schedule": self.plan.schedule,
+            "schedule": self.plan.pipeline_schedule if self.plan.layer_granular else self.plan.schedule,
             "accelerators": self.plan.accelerators,
             "batch": self.batch,
             "step_s": self.step_s if timed else None,

@@ -239,9 +239,13 @@ class Plan:
                               f"({self.pipeline_parallel}), got micro_batches={self.micro_batches}")
         if self.layer_granular and self.pipeline_schedule is None:
             object.__setattr__(self, "pipeline_schedule", "1f1b")
-        if self.layer_granular and self.shard_stages:
-            raise ConfigError("shard_stages (embedding sharding) is simulated op by op; it cannot be combined "
-                              "with tensor_parallel, pipeline_parallel, micro_batches, zero or recompute")
+        if self.layer_granular:
+            for key, default in (("shard_stages", ()), ("schedule", "wavefront"), ("comm_buffer", "tensor"),
+                                 ("gradient_grouping", "per_tensor")):
+                if getattr(self, key) != default:
+                    raise ConfigError(f"{key}={getattr(self, key)!r} applies to plans simulated op by op; it cannot "
+                                      f"be combined with tensor_parallel, pipeline_parallel, micro_batches, "
+                                      f"pipeline_schedule, zero or recompute")
 
     @property
     def layer_granular(self) -> bool:

@@ -59,6 +59,8 @@ def test_round_trip_and_describe():
     (dict(layers_per_virtual_stage=2), "layers_per_virtual_stage is for pipeline_schedule 'interleaved'"),
     (dict(pipeline_schedule="interleaved", pipeline_parallel=2, micro_batches=3, layers_per_virtual_stage=1),
      "needs micro_batches a multiple of pipeline_parallel"),
+    (dict(micro_batches=2, gradient_grouping="bucket"), "gradient_grouping='bucket' applies to plans simulated op"),
+    (dict(zero=1, schedule="layerwise"), "schedule='layerwise' applies to plans simulated op by op"),
 ])
 def test_bad_fields_are_one_line_errors(kwargs, message):
     raises_one_line(message, Plan, **kwargs)
