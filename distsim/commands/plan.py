@@ -45,6 +45,10 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the plans as a JSON list of records")
     p.add_argument("--out", metavar="DIR", help="write plans.csv (every fitting plan) and plans.png into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    p.add_argument("--gpus", metavar="N,N,...", help="search tensor x pipeline x data parallelism, micro-batch, "
+                   "schedule, ZeRO and recomputation on N GPUs instead (a workload with a micro_batch option, "
+                   "e.g. gpt; distsim/transformer_search.py)")
+    p.add_argument("--global-batch", type=int, metavar="B", help="with --gpus: sequences per iteration")
     p.set_defaults(func=_run)
 
 
@@ -96,6 +100,10 @@ def _run(args) -> int:
             require_positive_int("--" + flag.replace("_", "-"), getattr(args, flag))
     degrees = parse_degrees(args.data_parallel)
     args.workload = resolve_workload_arg(args.workload, args.workload_file)
+    if args.gpus is not None:
+        from ._plan_layers import run_layer_search
+
+        return run_layer_search(args)
     graph = configure_workload(args.workload, preset=args.preset, options=parse_set_options(args.options))
     hardware = hardware_from_args(args)
     options = SearchOptions(max_stages=args.max_stages, progress=False if args.no_progress else None)
