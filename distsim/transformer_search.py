@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .costmodels import op_times_s
 from .errors import ConfigError, require_positive_int
 from .evaluate import evaluate_plan
 from .graph import Graph
@@ -97,6 +98,7 @@ def search_layer_plans(build: Callable[[int], Graph], hardware: Hardware, *, gpu
     start = time.perf_counter()
     require_positive_int("batch", batch)
     graphs: dict[int, Graph] = {}
+    durations: dict[int, np.ndarray] = {}
     first = build(1)
     layers = len(first.layers()) - 2
     if layers < 1:
@@ -113,12 +115,13 @@ def search_layer_plans(build: Callable[[int], Graph], hardware: Hardware, *, gpu
             bar.update(1)
             if b not in graphs:
                 graphs[b] = build(b)
+                durations[b] = op_times_s(graphs[b], hardware.device, hardware.cost_model)
             graph = graphs[b]
             checked += 1
             ev = evaluate_plan(graph, plan, hardware, simulate=False)
             if not ev.fits:
                 continue
-            ev = evaluate_plan(graph, plan, hardware)
+            ev = evaluate_plan(graph, plan, hardware, durations=durations[b])
             rows.append({
                 "plan": plan.describe(), "accelerators": plan.accelerators,
                 "tensor_parallel": plan.tensor_parallel, "sequence_parallel": plan.sequence_parallel,
