@@ -1,17 +1,29 @@
-"""Links as simpy resources and transfers as simpy processes: the seam to the topology.
+"""Links and transfers inside a simpy environment: the seam to the topology.
 
 Link model (alpha-beta, circuit switched)
 -----------------------------------------
 A transfer of ``nbytes`` from ``src`` to ``dst`` takes the topology's route
-(shortest path by hops) and acquires every link resource on it, in a global
-order (so two transfers can never deadlock), then holds them all for
+(shortest path by hops) and acquires every link resource on it, one after the
+other in a global order (so two transfers can never deadlock), holding those
+it has while it waits for the next; then it holds them all for
 
     duration = sum(latency_s over the path) + nbytes / min(bandwidth over the path)
 
-and releases them.  Each link resource has capacity 1 and serves waiting
-transfers first come, first served (simpy's insertion order breaks ties), so
-transfers that share a link contend: the later one waits.  With full-duplex
-links (the default) each direction is its own resource.
+and releases them.  Each link serves one transfer at a time and its waiting
+transfers first come, first served, so transfers that share a link contend:
+the later one waits.  With full-duplex links (the default) each direction is
+its own resource.
+
+Engine
+------
+Transfers are callbacks, not simpy processes: a link is a flag and a FIFO
+queue, a transfer that finds its links free starts at once, and every
+transfer ending at the same instant shares one simpy timeout.  At an instant
+where transfers end, all of them first release their links (each freed link
+goes to its first waiter), then the waiters granted a link go on acquiring
+theirs, in grant order, then the ``on_done`` callbacks run in the order the
+transfers started (and may start new transfers).  So an uncontended
+collective step costs one event however many transfers it has.
 
 Everything that happens is appended as plain tuples to lists on the
 :class:`Network`; :mod:`distsim.result` turns them into DataFrames once.
@@ -19,7 +31,7 @@ Everything that happens is appended as plain tuples to lists on the
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Iterable
 
 import simpy
@@ -28,7 +40,12 @@ from .topology import Topology
 
 
 class CountingEnvironment(simpy.Environment):
-    """A simpy Environment that counts the events it processes (``events_processed``)."""
+    """A simpy Environment that counts the events it processes (``events_processed``).
+
+    A timeout that ends ``k`` transfers at once (see :class:`Network`) counts
+    as ``k`` events: the count is that of the events simulated, whatever the
+    batching, so exact mode counts one per transfer end.
+    """
 
     def __init__(self, initial_time: float = 0):
         super().__init__(initial_time)
@@ -37,6 +54,10 @@ class CountingEnvironment(simpy.Environment):
     def step(self) -> None:
         self.events_processed += 1
         super().step()
+
+
+# A transfer in flight is a list (cheaper than an object on this hot path); its fields:
+_KEYS, _HELD, _SRC, _DST, _NBYTES, _TAG, _DURATION, _COUNT, _ACCOUNT, _HOPS, _START, _ON_DONE, _ARG = range(13)
 
 
 class Network:
@@ -59,17 +80,20 @@ class Network:
     def __init__(self, env: simpy.Environment, topology: Topology):
         self.env = env
         self.topology = topology
-        self._resources: dict[tuple, simpy.Resource] = {}
         self.transfers: list[tuple] = []
         self.link_bytes: dict[tuple, float] = defaultdict(float)
         self.link_busy_s: dict[tuple, float] = defaultdict(float)
-        self.link_spans: list[tuple] = []
+        self._span_keys: list[tuple] = []  # link keys of each row of transfers
+        self._held: set = set()  # link keys in use
+        self._waiting: dict[tuple, deque] = {}  # link key -> transfers waiting for it, in arrival order
+        self._due: dict[float, list] = {}  # end time -> transfers ending then, in start order
+        self._routes: dict[tuple, tuple] = {}  # (src, dst) -> (keys in acquisition order, latency, bandwidth, hops)
+        self._counting = isinstance(env, CountingEnvironment)
 
-    def resource(self, key: tuple) -> simpy.Resource:
-        res = self._resources.get(key)
-        if res is None:
-            res = self._resources[key] = simpy.Resource(self.env, capacity=1)
-        return res
+    @property
+    def link_spans(self) -> list[tuple]:
+        """``(link_key, start_s, end_s, tag)`` per transfer per link of its route (built on demand)."""
+        return [(key, row[5], row[6], row[0]) for row, keys in zip(self.transfers, self._span_keys) for key in keys]
 
     def path_links(self, path) -> list[tuple]:
         """Link resource keys of a path, in the global acquisition order."""
@@ -77,9 +101,16 @@ class Network:
         keys = {topo.link_key(u, v) for u, v in zip(path, path[1:])}
         return sorted(keys, key=topo.link_order)
 
-    def transfer(self, src, dst, nbytes: float, *, tag: str = "", duration_s: float | None = None,
-                 count: int = 1, account: Iterable[tuple[tuple, float, float]] | None = None):
-        """Process body: send ``nbytes`` from ``src`` to ``dst`` (``yield from`` it).
+    def _route(self, src, dst) -> tuple:
+        route = self._routes.get((src, dst))
+        if route is None:
+            path, lat, bw, _ = self.topology.route_info(src, dst)
+            route = self._routes[(src, dst)] = (tuple(self.path_links(path)), lat, bw, len(path) - 1)
+        return route
+
+    def start(self, src, dst, nbytes: float, on_done, arg=None, *, tag: str = "", duration_s: float | None = None,
+              count: int = 1, account=None) -> None:
+        """Start a transfer now; ``on_done(arg)`` is called when it has ended (see module doc).
 
         Parameters
         ----------
@@ -88,34 +119,100 @@ class Network:
             (symmetric mode holds a repeated step's links once for all repeats).
         count : int
             How many identical transfers this one stands for (recorded only).
-        account : iterable of (link_key, bytes, busy_s), optional
+        account : iterable of (link_keys, bytes, busy_s), optional
             Link statistics to record instead of this transfer's own route
             (symmetric mode records every link its step uses).
         """
-        topo = self.topology
-        path = topo.route(src, dst)
+        route = self._routes.get((src, dst)) or self._route(src, dst)
+        keys = route[0]
         if duration_s is None:
-            lat, bw = topo.path_params(path)
-            duration_s = lat + nbytes / bw
-        links = self.path_links(path)
-        env = self.env
-        requests = []
-        for key in links:
-            req = self.resource(key).request()
-            requests.append((key, req))
-            yield req
-        start = env.now
-        yield env.timeout(duration_s)
-        end = env.now
-        for key, req in requests:
-            self._resources[key].release(req)
-            self.link_spans.append((key, start, end, tag))
-        if account is None:
-            for key in links:
-                self.link_bytes[key] += nbytes
-                self.link_busy_s[key] += duration_s
+            duration_s = route[1] + nbytes / route[2]
+        tr = [keys, 0, src, dst, nbytes, tag, duration_s, count, account, route[3], 0.0, on_done, arg]
+        held = self._held
+        if held.isdisjoint(keys):  # the common case: every link free, start now
+            held.update(keys)
+            tr[_HELD] = len(keys)
+            self._begin(tr)
         else:
-            for key, nb, busy in account:
-                self.link_bytes[key] += nb
-                self.link_busy_s[key] += busy
-        self.transfers.append((tag, src, dst, float(nbytes), int(count), start, end, len(path) - 1))
+            self._acquire(tr)
+
+    def _acquire(self, tr: list) -> None:
+        """Take ``tr``'s links from ``tr[_HELD]`` on; queue at the first busy one, else begin."""
+        keys, held = tr[_KEYS], self._held
+        i = tr[_HELD]
+        while i < len(keys):
+            key = keys[i]
+            if key in held:
+                tr[_HELD] = i
+                queue = self._waiting.get(key)
+                if queue is None:
+                    queue = self._waiting[key] = deque()
+                queue.append(tr)
+                return
+            held.add(key)
+            i += 1
+        tr[_HELD] = i
+        self._begin(tr)
+
+    def _begin(self, tr: list) -> None:
+        """``tr`` holds its whole route: it ends ``duration`` from now (one timeout per end time)."""
+        env = self.env
+        tr[_START] = now = env.now
+        duration = tr[_DURATION]
+        end = now + duration
+        batch = self._due.get(end)
+        if batch is None:
+            self._due[end] = [tr]
+            env.timeout(duration).callbacks.append(lambda _event, end=end: self._end(end))
+        else:
+            batch.append(tr)
+
+    def _end(self, end: float) -> None:
+        """Transfers ending now: release links, let granted waiters go on, record, call back."""
+        batch = self._due.pop(end)
+        if self._counting:
+            self.env.events_processed += len(batch) - 1
+        held, waiting = self._held, self._waiting
+        granted = []
+        for tr in batch:
+            keys = tr[_KEYS]
+            if waiting:
+                for key in keys:
+                    queue = waiting.get(key)
+                    if queue:
+                        nxt = queue.popleft()
+                        nxt[_HELD] += 1  # the link passes straight to the first waiter
+                        granted.append(nxt)
+                        if not queue:
+                            del waiting[key]
+                    else:
+                        held.discard(key)
+            else:
+                held.difference_update(keys)
+        for tr in granted:
+            self._acquire(tr)
+        transfers, span_keys = self.transfers, self._span_keys
+        link_bytes, link_busy = self.link_bytes, self.link_busy_s
+        for tr in batch:
+            keys, nbytes, account = tr[_KEYS], tr[_NBYTES], tr[_ACCOUNT]
+            if account is None:
+                duration = tr[_DURATION]
+                for key in keys:
+                    link_bytes[key] += nbytes
+                    link_busy[key] += duration
+            else:
+                for account_keys, nb, busy in account:
+                    for key in account_keys:
+                        link_bytes[key] += nb
+                        link_busy[key] += busy
+            transfers.append((tr[_TAG], tr[_SRC], tr[_DST], float(nbytes), int(tr[_COUNT]), tr[_START], end, tr[_HOPS]))
+            span_keys.append(keys)
+        for tr in batch:
+            tr[_ON_DONE](tr[_ARG])
+
+    def transfer(self, src, dst, nbytes: float, *, tag: str = "", duration_s: float | None = None,
+                 count: int = 1, account=None):
+        """Process body: send ``nbytes`` from ``src`` to ``dst`` (``yield from`` it); see :meth:`start`."""
+        done = self.env.event()
+        self.start(src, dst, nbytes, done.succeed, None, tag=tag, duration_s=duration_s, count=count, account=account)
+        yield done

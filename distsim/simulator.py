@@ -227,7 +227,7 @@ class Simulator:
             self.topology, step, list(streams))
         return Result(step_time_s=step, ops=ops, transfers=transfers, links=links, devices=devices,
                       events=env.events_processed, wall_s=time.perf_counter() - wall0,
-                      compute_streams=self.compute_streams, link_spans=list(net.link_spans) if net else [],
+                      compute_streams=self.compute_streams, link_spans=net.link_spans if net else [],
                       modes=modes)
 
 

@@ -4,9 +4,13 @@ A :class:`Topology` wraps an undirected :class:`networkx.Graph`.  Nodes carry
 ``kind`` (``"accelerator"`` or ``"switch"``); edges carry
 ``bandwidth_bytes_per_s`` and ``latency_s`` (the alpha-beta parameters of one
 link).  Links are full duplex by default: each direction is its own resource
-(see :mod:`distsim.network`).  Routing takes a shortest path by hop count;
-networkx's breadth-first search makes the choice deterministic for a given
-graph (no ECMP: one path per pair).
+(see :mod:`distsim.network`).  Routing takes a shortest path by hop count, the
+one networkx's bidirectional breadth-first search (``nx.shortest_path``) picks,
+so the choice is deterministic for a given graph (no ECMP: one path per pair).
+:meth:`Topology.route` runs that same search but looks a frontier up in a
+high-degree node's neighbours instead of scanning them all, so a route through
+a switch of N ports costs O(1), not O(N).  A topology's graph must not change
+after the :class:`Topology` is built (routes and components are cached).
 
 Topologies come from pure builder functions registered in :data:`TOPOLOGIES`
 (one module each in ``topologies/``) or from a YAML file (:func:`load_topology`)
@@ -75,6 +79,10 @@ class Topology:
         self._index = {n: i for i, n in enumerate(graph.nodes)}
         self._routes: dict[tuple, tuple] = {}
         self._path_params: dict[tuple, tuple[float, float]] = {}
+        self._route_info: dict[tuple, tuple] = {}
+        self._adj = graph._adj  # the plain dict of dicts behind graph.adj (no view objects per lookup)
+        self._neighbour_rank: dict = {}  # node -> {neighbour: position in adjacency order}
+        self._component: dict | None = None  # node -> connected component number
 
     def __repr__(self) -> str:
         return (f"Topology({self.name!r}, accelerators={len(self.endpoints)}, "
@@ -105,37 +113,111 @@ class Topology:
 
     # ---- routing ----------------------------------------------------------
     def route(self, src, dst) -> tuple:
-        """Nodes of the shortest path (by hops) from ``src`` to ``dst``, both included."""
+        """Nodes of the shortest path (by hops) from ``src`` to ``dst``, both included.
+
+        The path ``nx.shortest_path(graph, src, dst)`` returns (tested), cached per pair.
+        """
         key = (src, dst)
         path = self._routes.get(key)
         if path is None:
             if src == dst:
                 raise ConfigError(f"topology {self.name}: a transfer from node {src!r} to itself")
-            if self.graph.has_edge(src, dst):
+            for end in key:
+                if end not in self.graph:
+                    raise ConfigError(f"topology {self.name!r}: node {end!r} is not in the graph")
+            if dst in self._adj[src]:
                 path = (src, dst)
             else:
-                try:
-                    path = tuple(nx.shortest_path(self.graph, src, dst))
-                except nx.NetworkXNoPath:
-                    raise ConfigError(f"topology {self.name!r} does not connect nodes {src!r} and {dst!r}") from None
-                except nx.NodeNotFound as exc:
-                    raise ConfigError(f"topology {self.name!r}: {exc}") from None
+                path = self._bidirectional_path(src, dst)
             self._routes[key] = path
         return path
+
+    def _first_hit(self, v, other: dict):
+        """The first neighbour of ``v`` (adjacency order) that is a key of ``other``, or None."""
+        nbrs = self._adj[v]
+        if len(nbrs) <= len(other):
+            for w in nbrs:
+                if w in other:
+                    return w
+            return None
+        hits = [w for w in other if w in nbrs]
+        if len(hits) <= 1:
+            return hits[0] if hits else None
+        rank = self._neighbour_rank.get(v)
+        if rank is None:
+            rank = self._neighbour_rank[v] = {w: i for i, w in enumerate(nbrs)}
+        return min(hits, key=rank.__getitem__)
+
+    def _bidirectional_path(self, source, target) -> tuple:
+        """networkx's bidirectional BFS (same fringe order, same meeting node, same path).
+
+        A level expansion first asks which neighbour of ``v`` meets the other
+        search (:meth:`_first_hit`); only when none does is ``v``'s whole
+        neighbourhood added to the fringe, as networkx does.
+        """
+        adj = self._adj
+        pred = {source: None}
+        succ = {target: None}
+        forward, reverse = [source], [target]
+        meet = None
+        while forward and reverse and meet is None:
+            if len(forward) <= len(reverse):
+                level, forward, mine, other, fringe = forward, [], pred, succ, "f"
+            else:
+                level, reverse, mine, other, fringe = reverse, [], succ, pred, "r"
+            grown = forward if fringe == "f" else reverse
+            for v in level:
+                hit = self._first_hit(v, other)
+                if hit is not None:
+                    if hit not in mine:
+                        mine[hit] = v
+                    meet = hit
+                    break
+                for w in adj[v]:
+                    if w not in mine:
+                        grown.append(w)
+                        mine[w] = v
+        if meet is None:
+            raise ConfigError(f"topology {self.name!r} does not connect nodes {source!r} and {target!r}")
+        path = []
+        w = meet
+        while w is not None:
+            path.append(w)
+            w = pred[w]
+        path.reverse()
+        w = succ[meet]
+        while w is not None:
+            path.append(w)
+            w = succ[w]
+        return tuple(path)
 
     def path_params(self, path: Sequence) -> tuple[float, float]:
         """``(latency_s, bandwidth_bytes_per_s)`` of a path: latencies add, the slowest link limits."""
         key = tuple(path)
         params = self._path_params.get(key)
         if params is None:
-            edges = [self.graph.edges[u, v] for u, v in zip(key, key[1:])]
+            adj = self._adj
+            edges = [adj[u][v] for u, v in zip(key, key[1:])]
             params = (float(sum(e["latency_s"] for e in edges)), float(min(e["bandwidth_bytes_per_s"] for e in edges)))
             self._path_params[key] = params
         return params
 
+    def route_info(self, src, dst) -> tuple[tuple, float, float, tuple]:
+        """``(path, latency_s, bandwidth_bytes_per_s, link_keys)`` of the route, cached per pair.
+
+        ``link_keys`` are the link resources (:meth:`link_key`) of the path in path order.
+        """
+        info = self._route_info.get((src, dst))
+        if info is None:
+            path = self.route(src, dst)
+            lat, bw = self.path_params(path)
+            info = (path, lat, bw, tuple(self.link_key(u, v) for u, v in zip(path, path[1:])))
+            self._route_info[(src, dst)] = info
+        return info
+
     def transfer_time_s(self, src, dst, nbytes: float) -> float:
         """Uncontended time of one transfer: sum of latencies + nbytes / slowest bandwidth."""
-        lat, bw = self.path_params(self.route(src, dst))
+        _, lat, bw, _ = self.route_info(src, dst)
         return lat + nbytes / bw
 
     # ---- participants -----------------------------------------------------
@@ -162,11 +244,18 @@ class Topology:
                 raise ConfigError(f"participants of topology {self.name!r} repeat a node")
         if not chosen:
             raise ConfigError("nodes: need at least one participant")
-        component = nx.node_connected_component(self.graph, chosen[0])
+        component = self.components()
+        first = component[chosen[0]]
         for n in chosen:
-            if n not in component:
+            if component[n] != first:
                 raise ConfigError(f"topology {self.name!r} does not connect nodes {chosen[0]!r} and {n!r}")
         return chosen
+
+    def components(self) -> dict:
+        """``{node: number of its connected component}`` (computed once)."""
+        if self._component is None:
+            self._component = {n: i for i, nodes in enumerate(nx.connected_components(self.graph)) for n in nodes}
+        return self._component
 
 
 def add_link(graph: nx.Graph, u, v, bandwidth_bytes_per_s: float, latency_s: float) -> None:

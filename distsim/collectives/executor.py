@@ -59,39 +59,36 @@ class StepPlan:
     duration_s: float  # per transfer, per repeat
     repeat: int
     count: int  # transfers represented: repeat * transfers per step
-    account: tuple  # (link_key, bytes, busy_s) for every link the step uses
+    account: tuple  # (link_keys, bytes, busy_s) per transfer: what each link of its route carries
 
 
 def symmetric_plan(schedule: Schedule, participants: list, topology: Topology) -> tuple[list[StepPlan] | None, str]:
     """Plans for symmetric mode, or ``(None, reason)`` naming the violated condition."""
     plans: list[StepPlan] = []
     previous: set | None = None
+    route_info = topology.route_info
     for index, step in enumerate(schedule.steps):
         first = None
         used: set = set()
-        senders: set = set()
-        receivers: set = set()
         account = []
+        repeat = step.repeat
         for src_rank, dst_rank, nbytes in step.transfers:
             src, dst = participants[src_rank], participants[dst_rank]
-            path = topology.route(src, dst)
-            lat, bw = topology.path_params(path)
+            _, lat, bw, keys = route_info(src, dst)
             duration = lat + nbytes / bw
             if first is None:
                 first = (src, dst, nbytes, duration)
             elif duration != first[3]:
                 return None, f"step {index} ({step.label}): transfers of different durations"
-            for u, v in zip(path, path[1:]):
-                key = topology.link_key(u, v)
-                if key in used:
-                    return None, f"step {index} ({step.label}): two transfers share link {key[0]}->{key[1]}"
-                used.add(key)
-                account.append((key, step.repeat * nbytes, step.repeat * duration))
-            senders.add(src_rank)
-            receivers.add(dst_rank)
+            if not used.isdisjoint(keys):
+                key = next(k for k in keys if k in used)
+                return None, f"step {index} ({step.label}): two transfers share link {key[0]}->{key[1]}"
+            used.update(keys)
+            account.append((keys, repeat * nbytes, repeat * duration))
+        senders = {t[0] for t in step.transfers}
         if previous is not None and not senders <= previous:
             return None, f"step {index} ({step.label}): a sender took no part in the previous step"
-        previous = senders | receivers
+        previous = senders | {t[1] for t in step.transfers}
         plans.append(StepPlan(first[0], first[1], first[2], first[3], step.repeat,
                               step.repeat * len(step.transfers), tuple(account)))
     return plans, ""
@@ -125,7 +122,14 @@ def run_symmetric(network: Network, plans: list[StepPlan], tag: str):
 
 
 def run_exact(network: Network, schedule: Schedule, participants: list, tag: str):
-    """Process body: one process per rank, every transfer simulated."""
+    """Process body: every transfer simulated; ranks are state machines driven by callbacks.
+
+    Rank ``r`` in step ``k`` (repeats unrolled) has started its sends of the
+    step and waits until they have ended and the step's transfers addressed to
+    it have arrived; then it starts the next step at once.  Arrivals for a step
+    a rank has not reached yet are counted ahead.  When a transfer ends its
+    receiver is told first, then its sender.
+    """
     env = network.env
     n = schedule.n
     # per distinct step: each rank's sends and its number of receives
@@ -134,40 +138,54 @@ def run_exact(network: Network, schedule: Schedule, participants: list, tag: str
         sends: list[list] = [[] for _ in range(n)]
         recvs = [0] * n
         for s, d, nb in step.transfers:
-            sends[s].append((d, nb))
+            sends[s].append((participants[d], d, nb))
             recvs[d] += 1
         patterns.append((sends, recvs))
     order = [i for i, step in enumerate(schedule.steps) for _ in range(step.repeat)]
-    pending: dict[tuple[int, int], int] = {}
-    arrived: dict[tuple[int, int], object] = {}
+    if not order:
+        return
+    last = len(order)
+    step_of = [-1] * n  # each rank's current step
+    waiting_for = [0] * n  # sends and arrivals it still waits for in that step
+    ahead: dict[tuple[int, int], int] = {}  # (step, rank) -> arrivals before the rank got there
+    finished = env.event()
+    left = [n]
+    start = network.start
 
-    def arrival(k: int, rank: int):
-        key = (k, rank)
-        ev = arrived.get(key)
-        if ev is None:
-            ev = arrived[key] = env.event()
-            pending[key] = patterns[order[k]][1][rank]
-        return ev
+    def advance(rank: int) -> None:
+        """``rank`` has finished its current step: start the next ones until one must wait."""
+        k = step_of[rank] + 1
+        while k < last:
+            sends, recvs = patterns[order[k]]
+            mine = sends[rank]
+            need = len(mine) + recvs[rank]
+            if ahead:
+                need -= ahead.pop((k, rank), 0)
+            step_of[rank] = k
+            waiting_for[rank] = need
+            if need:
+                src = participants[rank]
+                for dst, dst_rank, nbytes in mine:
+                    start(src, dst, nbytes, ended, (k, rank, dst_rank), tag=tag)
+                return
+            k += 1
+        step_of[rank] = last
+        left[0] -= 1
+        if not left[0]:
+            finished.succeed()
 
-    def xfer(k: int, src: int, dst: int, nbytes: float):
-        yield from network.transfer(participants[src], participants[dst], nbytes, tag=tag)
-        ev = arrival(k, dst)
-        pending[(k, dst)] -= 1
-        if pending[(k, dst)] == 0:
-            ev.succeed()
+    def ended(arg: tuple) -> None:
+        k, src_rank, dst_rank = arg
+        if step_of[dst_rank] == k:
+            waiting_for[dst_rank] -= 1
+            if not waiting_for[dst_rank]:
+                advance(dst_rank)
+        else:
+            ahead[(k, dst_rank)] = ahead.get((k, dst_rank), 0) + 1
+        waiting_for[src_rank] -= 1
+        if not waiting_for[src_rank]:
+            advance(src_rank)
 
-    def rank_proc(rank: int):
-        for k, p in enumerate(order):
-            sends, recvs = patterns[p]
-            waits = [env.process(xfer(k, rank, d, nb)) for d, nb in sends[rank]]
-            if recvs[rank]:
-                waits.append(arrival(k, rank))
-            if len(waits) == 1:
-                yield waits[0]
-            elif waits:
-                yield env.all_of(waits)
-            if recvs[rank]:  # consumed: drop it, so that live objects stay O(n), not O(n * steps)
-                del arrived[(k, rank)], pending[(k, rank)]
-
-    if order:
-        yield env.all_of([env.process(rank_proc(r)) for r in range(n)])
+    for rank in range(n):
+        advance(rank)
+    yield finished
