@@ -56,6 +56,21 @@ class CountingEnvironment(simpy.Environment):
         super().step()
 
 
+class LinkSpans:
+    """Iterable of ``(link_key, start_s, end_s, tag)`` per transfer row per link, made when iterated."""
+
+    def __init__(self, transfers: list, span_keys: list):
+        self._transfers, self._span_keys = transfers, span_keys
+
+    def __iter__(self):
+        for row, keys in zip(self._transfers, self._span_keys):
+            for key in keys:
+                yield (key, row[5], row[6], row[0])
+
+    def __len__(self) -> int:
+        return sum(len(keys) for keys in self._span_keys)
+
+
 # A transfer in flight is a list (cheaper than an object on this hot path); its fields:
 _KEYS, _HELD, _SRC, _DST, _NBYTES, _TAG, _DURATION, _COUNT, _ACCOUNT, _HOPS, _START, _ON_DONE, _ARG = range(13)
 
@@ -91,9 +106,9 @@ class Network:
         self._counting = isinstance(env, CountingEnvironment)
 
     @property
-    def link_spans(self) -> list[tuple]:
-        """``(link_key, start_s, end_s, tag)`` per transfer per link of its route (built on demand)."""
-        return [(key, row[5], row[6], row[0]) for row, keys in zip(self.transfers, self._span_keys) for key in keys]
+    def link_spans(self) -> "LinkSpans":
+        """``(link_key, start_s, end_s, tag)`` per transfer per link of its route (an iterable built on demand)."""
+        return LinkSpans(self.transfers, self._span_keys)
 
     def path_links(self, path) -> list[tuple]:
         """Link resource keys of a path, in the global acquisition order."""
@@ -127,14 +142,23 @@ class Network:
         keys = route[0]
         if duration_s is None:
             duration_s = route[1] + nbytes / route[2]
-        tr = [keys, 0, src, dst, nbytes, tag, duration_s, count, account, route[3], 0.0, on_done, arg]
         held = self._held
-        if held.isdisjoint(keys):  # the common case: every link free, start now
+        if held.isdisjoint(keys):  # the common case: every link free, start now (as _begin does)
             held.update(keys)
-            tr[_HELD] = len(keys)
-            self._begin(tr)
+            env = self.env
+            now = env._now
+            end = now + duration_s
+            tr = [keys, len(keys), src, dst, float(nbytes), tag, duration_s, int(count), account, route[3], now,
+                  on_done, arg]
+            batch = self._due.get(end)
+            if batch is None:
+                self._due[end] = [tr]
+                env.timeout(duration_s).callbacks.append(lambda _event, end=end: self._end(end))
+            else:
+                batch.append(tr)
         else:
-            self._acquire(tr)
+            self._acquire([keys, 0, src, dst, float(nbytes), tag, duration_s, int(count), account, route[3], 0.0,
+                           on_done, arg])
 
     def _acquire(self, tr: list) -> None:
         """Take ``tr``'s links from ``tr[_HELD]`` on; queue at the first busy one, else begin."""
@@ -157,7 +181,7 @@ class Network:
     def _begin(self, tr: list) -> None:
         """``tr`` holds its whole route: it ends ``duration`` from now (one timeout per end time)."""
         env = self.env
-        tr[_START] = now = env.now
+        tr[_START] = now = env._now
         duration = tr[_DURATION]
         end = now + duration
         batch = self._due.get(end)
@@ -168,14 +192,16 @@ class Network:
             batch.append(tr)
 
     def _end(self, end: float) -> None:
-        """Transfers ending now: release links, let granted waiters go on, record, call back."""
+        """Transfers ending now: release links and record, let granted waiters go on, call back."""
         batch = self._due.pop(end)
         if self._counting:
             self.env.events_processed += len(batch) - 1
         held, waiting = self._held, self._waiting
         granted = []
+        transfers, span_keys = self.transfers, self._span_keys
+        link_bytes, link_busy = self.link_bytes, self.link_busy_s
         for tr in batch:
-            keys = tr[_KEYS]
+            keys, nbytes, account = tr[_KEYS], tr[_NBYTES], tr[_ACCOUNT]
             if waiting:
                 for key in keys:
                     queue = waiting.get(key)
@@ -189,12 +215,6 @@ class Network:
                         held.discard(key)
             else:
                 held.difference_update(keys)
-        for tr in granted:
-            self._acquire(tr)
-        transfers, span_keys = self.transfers, self._span_keys
-        link_bytes, link_busy = self.link_bytes, self.link_busy_s
-        for tr in batch:
-            keys, nbytes, account = tr[_KEYS], tr[_NBYTES], tr[_ACCOUNT]
             if account is None:
                 duration = tr[_DURATION]
                 for key in keys:
@@ -205,8 +225,10 @@ class Network:
                     for key in account_keys:
                         link_bytes[key] += nb
                         link_busy[key] += busy
-            transfers.append((tr[_TAG], tr[_SRC], tr[_DST], float(nbytes), int(tr[_COUNT]), tr[_START], end, tr[_HOPS]))
+            transfers.append((tr[_TAG], tr[_SRC], tr[_DST], nbytes, tr[_COUNT], tr[_START], end, tr[_HOPS]))
             span_keys.append(keys)
+        for tr in granted:
+            self._acquire(tr)
         for tr in batch:
             tr[_ON_DONE](tr[_ARG])
 

@@ -138,7 +138,7 @@ def run_exact(network: Network, schedule: Schedule, participants: list, tag: str
         sends: list[list] = [[] for _ in range(n)]
         recvs = [0] * n
         for s, d, nb in step.transfers:
-            sends[s].append((participants[d], d, nb))
+            sends[s].append((participants[s], participants[d], nb, d))
             recvs[d] += 1
         patterns.append((sends, recvs))
     order = [i for i, step in enumerate(schedule.steps) for _ in range(step.repeat)]
@@ -164,8 +164,7 @@ def run_exact(network: Network, schedule: Schedule, participants: list, tag: str
             step_of[rank] = k
             waiting_for[rank] = need
             if need:
-                src = participants[rank]
-                for dst, dst_rank, nbytes in mine:
+                for src, dst, nbytes, dst_rank in mine:
                     start(src, dst, nbytes, ended, (k, rank, dst_rank), tag=tag)
                 return
             k += 1
