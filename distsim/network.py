@@ -31,12 +31,32 @@ Everything that happens is appended as plain tuples to lists on the
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict, deque
+from contextlib import contextmanager
 from typing import Iterable
 
+import numpy as np
 import simpy
 
 from .topology import Topology
+
+
+@contextmanager
+def gc_paused():
+    """Pause Python's cyclic garbage collector inside the block.
+
+    The engine's hot loops allocate millions of small long-lived tuples (routes,
+    transfer rows) and no reference cycles; each allocation burst would otherwise
+    trigger full collections that scan every live object again and free nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class CountingEnvironment(simpy.Environment):
@@ -72,7 +92,7 @@ class LinkSpans:
 
 
 # A transfer in flight is a list (cheaper than an object on this hot path); its fields:
-_KEYS, _HELD, _SRC, _DST, _NBYTES, _TAG, _DURATION, _COUNT, _ACCOUNT, _HOPS, _START, _ON_DONE, _ARG = range(13)
+_KEYS, _HELD, _SRC, _DST, _NBYTES, _TAG, _DURATION, _COUNT, _ACCOUNT, _HOPS, _START, _ON_DONE, _ARG, _IDS = range(14)
 
 
 class Network:
@@ -96,14 +116,34 @@ class Network:
         self.env = env
         self.topology = topology
         self.transfers: list[tuple] = []
-        self.link_bytes: dict[tuple, float] = defaultdict(float)
-        self.link_busy_s: dict[tuple, float] = defaultdict(float)
+        index = topology.link_index()
+        self._link_keys = list(index)  # link number -> key
+        self._bytes = np.zeros(len(index))  # per link number, accumulated in event order (np.add.at)
+        self._busy = np.zeros(len(index))
+        self._touched = np.zeros(len(index), dtype=bool)
         self._span_keys: list[tuple] = []  # link keys of each row of transfers
         self._held: set = set()  # link keys in use
         self._waiting: dict[tuple, deque] = {}  # link key -> transfers waiting for it, in arrival order
         self._due: dict[float, list] = {}  # end time -> transfers ending then, in start order
-        self._routes: dict[tuple, tuple] = {}  # (src, dst) -> (keys in acquisition order, latency, bandwidth, hops)
+        self._routes: dict[tuple, tuple] = {}  # (src, dst) -> (keys, latency, bandwidth, hops, link numbers)
         self._counting = isinstance(env, CountingEnvironment)
+
+    def _link_dict(self, values: np.ndarray) -> dict[tuple, float]:
+        keys = self._link_keys
+        out: dict[tuple, float] = defaultdict(float)
+        for i in np.flatnonzero(self._touched).tolist():
+            out[keys[i]] = float(values[i])
+        return out
+
+    @property
+    def link_bytes(self) -> dict[tuple, float]:
+        """Bytes carried per link resource key (links that carried traffic; a new dict each time)."""
+        return self._link_dict(self._bytes)
+
+    @property
+    def link_busy_s(self) -> dict[tuple, float]:
+        """Seconds held per link resource key (links that carried traffic; a new dict each time)."""
+        return self._link_dict(self._busy)
 
     @property
     def link_spans(self) -> "LinkSpans":
@@ -119,8 +159,10 @@ class Network:
     def _route(self, src, dst) -> tuple:
         route = self._routes.get((src, dst))
         if route is None:
-            path, lat, bw, _ = self.topology.route_info(src, dst)
-            route = self._routes[(src, dst)] = (tuple(self.path_links(path)), lat, bw, len(path) - 1)
+            path, lat, bw, _, _ = self.topology.route_info(src, dst)
+            keys = tuple(self.path_links(path))
+            index = self.topology.link_index()
+            route = self._routes[(src, dst)] = (keys, lat, bw, len(path) - 1, tuple([index[k] for k in keys]))
         return route
 
     def start(self, src, dst, nbytes: float, on_done, arg=None, *, tag: str = "", duration_s: float | None = None,
@@ -134,9 +176,10 @@ class Network:
             (symmetric mode holds a repeated step's links once for all repeats).
         count : int
             How many identical transfers this one stands for (recorded only).
-        account : iterable of (link_keys, bytes, busy_s), optional
+        account : iterable of (link_ids, bytes, busy_s), optional
             Link statistics to record instead of this transfer's own route
-            (symmetric mode records every link its step uses).
+            (symmetric mode records every link its step uses); ``link_ids``
+            number links as :meth:`Topology.link_index` does.
         """
         route = self._routes.get((src, dst)) or self._route(src, dst)
         keys = route[0]
@@ -149,7 +192,7 @@ class Network:
             now = env._now
             end = now + duration_s
             tr = [keys, len(keys), src, dst, float(nbytes), tag, duration_s, int(count), account, route[3], now,
-                  on_done, arg]
+                  on_done, arg, route[4]]
             batch = self._due.get(end)
             if batch is None:
                 self._due[end] = [tr]
@@ -158,7 +201,7 @@ class Network:
                 batch.append(tr)
         else:
             self._acquire([keys, 0, src, dst, float(nbytes), tag, duration_s, int(count), account, route[3], 0.0,
-                           on_done, arg])
+                           on_done, arg, route[4]])
 
     def _acquire(self, tr: list) -> None:
         """Take ``tr``'s links from ``tr[_HELD]`` on; queue at the first busy one, else begin."""
@@ -199,7 +242,7 @@ class Network:
         held, waiting = self._held, self._waiting
         granted = []
         transfers, span_keys = self.transfers, self._span_keys
-        link_bytes, link_busy = self.link_bytes, self.link_busy_s
+        ids, nbs, busys = [], [], []  # link bookkeeping of the batch, applied in order by np.add.at
         for tr in batch:
             keys, nbytes, account = tr[_KEYS], tr[_NBYTES], tr[_ACCOUNT]
             if waiting:
@@ -216,21 +259,34 @@ class Network:
             else:
                 held.difference_update(keys)
             if account is None:
-                duration = tr[_DURATION]
-                for key in keys:
-                    link_bytes[key] += nbytes
-                    link_busy[key] += duration
+                link_ids = tr[_IDS]
+                if len(link_ids) == 1:
+                    ids.append(link_ids[0])
+                    nbs.append(nbytes)
+                    busys.append(tr[_DURATION])
+                else:
+                    ids.extend(link_ids)
+                    nbs.extend([nbytes] * len(link_ids))
+                    busys.extend([tr[_DURATION]] * len(link_ids))
             else:
-                for account_keys, nb, busy in account:
-                    for key in account_keys:
-                        link_bytes[key] += nb
-                        link_busy[key] += busy
+                self._account(ids, nbs, busys)
+                ids, nbs, busys = [], [], []
+                for link_ids, nb, busy in account:
+                    self._account(link_ids, nb, busy)
             transfers.append((tr[_TAG], tr[_SRC], tr[_DST], nbytes, tr[_COUNT], tr[_START], end, tr[_HOPS]))
             span_keys.append(keys)
+        self._account(ids, nbs, busys)
         for tr in granted:
             self._acquire(tr)
         for tr in batch:
             tr[_ON_DONE](tr[_ARG])
+
+    def _account(self, link_ids, nbytes, busy_s) -> None:
+        """Add bytes and busy time to links, one after the other in order (repeats accumulate)."""
+        if len(link_ids):
+            np.add.at(self._bytes, link_ids, nbytes)
+            np.add.at(self._busy, link_ids, busy_s)
+            self._touched[link_ids] = True
 
     def transfer(self, src, dst, nbytes: float, *, tag: str = "", duration_s: float | None = None,
                  count: int = 1, account=None):

@@ -42,7 +42,7 @@ from .collectives import get_algorithm
 from .collectives.executor import resolve_mode, run_exact, run_symmetric
 from .collectives.schedule import Schedule
 from .errors import ConfigError, DistsimError, require_positive
-from .network import CountingEnvironment, Network
+from .network import CountingEnvironment, Network, gc_paused
 from .result import Result, build_frames
 from .topology import Topology
 
@@ -214,7 +214,8 @@ class Simulator:
         for t in tasks:
             if not t.devices:
                 env.process(free_proc(t))
-        env.run()
+        with gc_paused():
+            env.run()
         # Cannot happen: streams list tasks in id order and deps point to lower ids, so the
         # lowest unfinished task can always start.  Kept as a guard for future task kinds.
         stuck = [t.name for t in tasks if not done[t.id].processed]

@@ -77,9 +77,9 @@ class Topology:
                 raise ConfigError(f"topology {name}: node {n} kind {data['kind']!r}; accepted: accelerator, switch")
         self.endpoints: list[Hashable] = [n for n, d in graph.nodes(data=True) if d["kind"] == ACCELERATOR]
         self._index = {n: i for i, n in enumerate(graph.nodes)}
-        self._routes: dict[tuple, tuple] = {}
         self._path_params: dict[tuple, tuple[float, float]] = {}
         self._route_info: dict[tuple, tuple] = {}
+        self._link_index: dict | None = None
         self._adj = graph._adj  # the plain dict of dicts behind graph.adj (no view objects per lookup)
         self._neighbour_rank: dict = {}  # node -> {neighbour: position in adjacency order}
         self._component: dict | None = None  # node -> connected component number
@@ -111,26 +111,36 @@ class Topology:
                 keys.append((v, u))
         return keys
 
+    def link_index(self) -> dict:
+        """``{link resource key: number}``, numbering :meth:`directed_links` (computed once)."""
+        if self._link_index is None:
+            self._link_index = {key: i for i, key in enumerate(self.directed_links())}
+        return self._link_index
+
     # ---- routing ----------------------------------------------------------
     def route(self, src, dst) -> tuple:
         """Nodes of the shortest path (by hops) from ``src`` to ``dst``, both included.
 
         The path ``nx.shortest_path(graph, src, dst)`` returns (tested), cached per pair.
         """
-        key = (src, dst)
-        path = self._routes.get(key)
-        if path is None:
-            if src == dst:
-                raise ConfigError(f"topology {self.name}: a transfer from node {src!r} to itself")
-            for end in key:
-                if end not in self.graph:
-                    raise ConfigError(f"topology {self.name!r}: node {end!r} is not in the graph")
-            if dst in self._adj[src]:
-                path = (src, dst)
-            else:
-                path = self._bidirectional_path(src, dst)
-            self._routes[key] = path
-        return path
+        info = self._route_info.get((src, dst))
+        return info[0] if info is not None else self.route_info(src, dst)[0]
+
+    def _find_path(self, src, dst) -> tuple:
+        if src == dst:
+            raise ConfigError(f"topology {self.name}: a transfer from node {src!r} to itself")
+        adj = self._adj
+        for end in (src, dst):
+            if end not in adj:
+                raise ConfigError(f"topology {self.name!r}: node {end!r} is not in the graph")
+        nbrs = adj[src]
+        if dst in nbrs:
+            return (src, dst)
+        if len(nbrs) == 1:  # e.g. an accelerator on a switch: the search expands its one neighbour next
+            (hop,) = nbrs
+            if dst in adj[hop]:
+                return (src, hop, dst)
+        return self._bidirectional_path(src, dst)
 
     def _first_hit(self, v, other: dict):
         """The first neighbour of ``v`` (adjacency order) that is a key of ``other``, or None."""
@@ -202,23 +212,30 @@ class Topology:
             self._path_params[key] = params
         return params
 
-    def route_info(self, src, dst) -> tuple[tuple, float, float, tuple]:
-        """``(path, latency_s, bandwidth_bytes_per_s, link_keys)`` of the route, cached per pair.
+    def route_info(self, src, dst) -> tuple[tuple, float, float, tuple, tuple]:
+        """``(path, latency_s, bandwidth_bytes_per_s, link_keys, link_ids)`` of the route, cached per pair.
 
-        ``link_keys`` are the link resources (:meth:`link_key`) of the path in path order.
+        ``link_keys`` are the link resources (:meth:`link_key`) of the path in path order,
+        ``link_ids`` their numbers in :meth:`link_index`; latency and bandwidth are
+        :meth:`path_params` of the path.
         """
         info = self._route_info.get((src, dst))
         if info is None:
-            path = self.route(src, dst)
-            lat, bw = self.path_params(path)
-            info = (path, lat, bw, tuple(self.link_key(u, v) for u, v in zip(path, path[1:])))
+            path = self._find_path(src, dst)
+            adj = self._adj
+            hops = list(zip(path, path[1:]))
+            edges = [adj[u][v] for u, v in hops]
+            keys = tuple(hops) if self.duplex else tuple([self.link_key(u, v) for u, v in hops])
+            index = self._link_index or self.link_index()
+            info = (path, float(sum([e["latency_s"] for e in edges])),
+                    float(min([e["bandwidth_bytes_per_s"] for e in edges])), keys, tuple([index[k] for k in keys]))
             self._route_info[(src, dst)] = info
         return info
 
     def transfer_time_s(self, src, dst, nbytes: float) -> float:
         """Uncontended time of one transfer: sum of latencies + nbytes / slowest bandwidth."""
-        _, lat, bw, _ = self.route_info(src, dst)
-        return lat + nbytes / bw
+        info = self.route_info(src, dst)
+        return info[1] + nbytes / info[2]
 
     # ---- participants -----------------------------------------------------
     def participants(self, nodes: int | Iterable | None = None) -> list:

@@ -63,9 +63,10 @@ def test_route_and_participants_errors():
 
 def test_route_info_matches_route_and_path_params():
     t = build_topology("two_level", 16, local_size=4)
-    path, lat, bw, keys = t.route_info(0, 5)
+    path, lat, bw, keys, ids = t.route_info(0, 5)
     assert path == t.route(0, 5) and (lat, bw) == t.path_params(path)
     assert keys == tuple(t.link_key(u, v) for u, v in zip(path, path[1:]))
+    assert ids == tuple(t.link_index()[k] for k in keys)
 
 
 @pytest.mark.parametrize("algorithm,topo_name,n", [

@@ -41,8 +41,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import ConfigError
-from ..network import Network
+from ..network import Network, gc_paused
 from ..topology import Topology
 from .schedule import Schedule
 
@@ -59,38 +61,61 @@ class StepPlan:
     duration_s: float  # per transfer, per repeat
     repeat: int
     count: int  # transfers represented: repeat * transfers per step
-    account: tuple  # (link_keys, bytes, busy_s) per transfer: what each link of its route carries
+    account: tuple  # (link_ids, bytes, busy_s): what each of those links (topology.link_index) carries
+
+
+def _first_shared_link(infos) -> tuple[int, tuple] | None:
+    """``(transfer index, link key)`` of the first link a transfer shares with an earlier one."""
+    used: set = set()
+    for i, info in enumerate(infos):
+        for key in info[3]:
+            if key in used:
+                return i, key
+        used.update(info[3])
+    return None
 
 
 def symmetric_plan(schedule: Schedule, participants: list, topology: Topology) -> tuple[list[StepPlan] | None, str]:
-    """Plans for symmetric mode, or ``(None, reason)`` naming the violated condition."""
+    """Plans for symmetric mode, or ``(None, reason)`` naming the violated condition.
+
+    A violation found at an earlier transfer of a step is reported first.
+    """
+    with gc_paused():
+        return _symmetric_plan(schedule, participants, topology)
+
+
+def _symmetric_plan(schedule: Schedule, participants: list, topology: Topology):
     plans: list[StepPlan] = []
     previous: set | None = None
     route_info = topology.route_info
+    cached = topology._route_info.get  # route_info's own cache, read inline on this hot path
     for index, step in enumerate(schedule.steps):
-        first = None
-        used: set = set()
-        account = []
+        transfers = step.transfers
+        pairs = [(participants[s], participants[d]) for s, d, _ in transfers]
+        infos = [cached(pair) or route_info(*pair) for pair in pairs]
+        sizes = [t[2] for t in transfers]
+        durations = [info[1] + nb / info[2] for info, nb in zip(infos, sizes)]
+        duration = durations[0]
+        keys_all = [key for info in infos for key in info[3]]
+        uneven = next((i for i, d in enumerate(durations) if d != duration), None)
+        shared = _first_shared_link(infos) if len(set(keys_all)) != len(keys_all) else None
+        if shared is not None and (uneven is None or shared[0] < uneven):
+            key = shared[1]
+            return None, f"step {index} ({step.label}): two transfers share link {key[0]}->{key[1]}"
+        if uneven is not None:
+            return None, f"step {index} ({step.label}): transfers of different durations"
         repeat = step.repeat
-        for src_rank, dst_rank, nbytes in step.transfers:
-            src, dst = participants[src_rank], participants[dst_rank]
-            _, lat, bw, keys = route_info(src, dst)
-            duration = lat + nbytes / bw
-            if first is None:
-                first = (src, dst, nbytes, duration)
-            elif duration != first[3]:
-                return None, f"step {index} ({step.label}): transfers of different durations"
-            if not used.isdisjoint(keys):
-                key = next(k for k in keys if k in used)
-                return None, f"step {index} ({step.label}): two transfers share link {key[0]}->{key[1]}"
-            used.update(keys)
-            account.append((keys, repeat * nbytes, repeat * duration))
-        senders = {t[0] for t in step.transfers}
+        ids_all = np.fromiter((i for info in infos for i in info[4]), dtype=np.intp, count=len(keys_all))
+        if sizes.count(sizes[0]) == len(sizes):  # one account entry for the whole step
+            account = ((ids_all, repeat * sizes[0], repeat * duration),)
+        else:
+            account = tuple((np.array(info[4], dtype=np.intp), repeat * nb, repeat * duration)
+                            for info, nb in zip(infos, sizes))
+        senders = {t[0] for t in transfers}
         if previous is not None and not senders <= previous:
             return None, f"step {index} ({step.label}): a sender took no part in the previous step"
-        previous = senders | {t[1] for t in step.transfers}
-        plans.append(StepPlan(first[0], first[1], first[2], first[3], step.repeat,
-                              step.repeat * len(step.transfers), tuple(account)))
+        previous = senders | {t[1] for t in transfers}
+        plans.append(StepPlan(pairs[0][0], pairs[0][1], sizes[0], duration, repeat, repeat * len(transfers), account))
     return plans, ""
 
 
