@@ -223,12 +223,16 @@ class Topology:
         if info is None:
             path = self._find_path(src, dst)
             adj = self._adj
-            hops = list(zip(path, path[1:]))
-            edges = [adj[u][v] for u, v in hops]
-            keys = tuple(hops) if self.duplex else tuple([self.link_key(u, v) for u, v in hops])
+            hops = tuple(zip(path, path[1:]))
+            lat, bw = 0, None  # as path_params: latencies summed in path order, the slowest bandwidth
+            for u, v in hops:
+                edge = adj[u][v]
+                lat += edge["latency_s"]
+                if bw is None or edge["bandwidth_bytes_per_s"] < bw:
+                    bw = edge["bandwidth_bytes_per_s"]
+            keys = hops if self.duplex else tuple([self.link_key(u, v) for u, v in hops])
             index = self._link_index or self.link_index()
-            info = (path, float(sum([e["latency_s"] for e in edges])),
-                    float(min([e["bandwidth_bytes_per_s"] for e in edges])), keys, tuple([index[k] for k in keys]))
+            info = (path, float(lat), float(bw), keys, tuple([index[k] for k in keys]))
             self._route_info[(src, dst)] = info
         return info
 

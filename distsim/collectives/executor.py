@@ -91,21 +91,20 @@ def _symmetric_plan(schedule: Schedule, participants: list, topology: Topology):
     cached = topology._route_info.get  # route_info's own cache, read inline on this hot path
     for index, step in enumerate(schedule.steps):
         transfers = step.transfers
-        pairs = [(participants[s], participants[d]) for s, d, _ in transfers]
-        infos = [cached(pair) or route_info(*pair) for pair in pairs]
+        infos = [cached((participants[s], participants[d])) or route_info(participants[s], participants[d])
+                 for s, d, _ in transfers]
         sizes = [t[2] for t in transfers]
         durations = [info[1] + nb / info[2] for info, nb in zip(infos, sizes)]
         duration = durations[0]
-        keys_all = [key for info in infos for key in info[3]]
+        ids_all = np.fromiter((i for info in infos for i in info[4]), dtype=np.intp)
         uneven = next((i for i, d in enumerate(durations) if d != duration), None)
-        shared = _first_shared_link(infos) if len(set(keys_all)) != len(keys_all) else None
+        shared = _first_shared_link(infos) if len(np.unique(ids_all)) != len(ids_all) else None
         if shared is not None and (uneven is None or shared[0] < uneven):
             key = shared[1]
             return None, f"step {index} ({step.label}): two transfers share link {key[0]}->{key[1]}"
         if uneven is not None:
             return None, f"step {index} ({step.label}): transfers of different durations"
         repeat = step.repeat
-        ids_all = np.fromiter((i for info in infos for i in info[4]), dtype=np.intp, count=len(keys_all))
         if sizes.count(sizes[0]) == len(sizes):  # one account entry for the whole step
             account = ((ids_all, repeat * sizes[0], repeat * duration),)
         else:
@@ -115,7 +114,9 @@ def _symmetric_plan(schedule: Schedule, participants: list, topology: Topology):
         if previous is not None and not senders <= previous:
             return None, f"step {index} ({step.label}): a sender took no part in the previous step"
         previous = senders | {t[1] for t in transfers}
-        plans.append(StepPlan(pairs[0][0], pairs[0][1], sizes[0], duration, repeat, repeat * len(transfers), account))
+        first = transfers[0]
+        plans.append(StepPlan(participants[first[0]], participants[first[1]], sizes[0], duration, repeat,
+                              repeat * len(transfers), account))
     return plans, ""
 
 
