@@ -29,7 +29,9 @@ No deadlock: every stream lists its tasks in id order and dependencies point
 to lower ids, so the unfinished task with the lowest id can always start.
 
 Determinism: no randomness; ties are broken by simpy's (time, priority,
-insertion) order, which follows the order tasks were added.
+insertion) order, which follows the order tasks were added, and inside the
+network by the rule in :mod:`distsim.network` (transfers ending at one
+instant release, then waiters go on, then callbacks run in start order).
 """
 
 from __future__ import annotations
