@@ -117,6 +117,32 @@ class Topology:
             self._link_index = {key: i for i, key in enumerate(self.directed_links())}
         return self._link_index
 
+    def star_arrays(self, nodes: Sequence) -> dict | None:
+        """Per-node link arrays when every node in ``nodes`` has one link, all to the same hub.
+
+        Then the route between two of them is ``(a, hub, b)`` (the only shortest
+        path), and :func:`distsim.collectives.executor.symmetric_plan` checks whole
+        steps with numpy.  Returns None otherwise, else numpy arrays indexed like
+        ``nodes``: ``up_latency_s``, ``up_bandwidth``, ``up_id`` (link number of
+        node->hub), ``down_latency_s``, ``down_bandwidth``, ``down_id`` (hub->node).
+        """
+        import numpy as np
+
+        adj = self._adj
+        if not nodes or any(len(adj.get(n, ())) != 1 for n in nodes):
+            return None
+        hubs = {next(iter(adj[n])) for n in nodes}
+        if len(hubs) != 1:
+            return None
+        (hub,) = hubs
+        index = self.link_index()
+        edges = [adj[n][hub] for n in nodes]
+        lat = np.array([e["latency_s"] for e in edges], dtype=float)
+        bw = np.array([e["bandwidth_bytes_per_s"] for e in edges], dtype=float)
+        return {"hub": hub, "up_latency_s": lat, "up_bandwidth": bw, "down_latency_s": lat, "down_bandwidth": bw,
+                "up_id": np.array([index[self.link_key(n, hub)] for n in nodes], dtype=np.intp),
+                "down_id": np.array([index[self.link_key(hub, n)] for n in nodes], dtype=np.intp)}
+
     # ---- routing ----------------------------------------------------------
     def route(self, src, dst) -> tuple:
         """Nodes of the shortest path (by hops) from ``src`` to ``dst``, both included.

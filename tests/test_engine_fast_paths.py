@@ -116,3 +116,34 @@ def test_simultaneous_uncontended_transfers_share_one_timeout():
     assert r.step_time_s == pytest.approx(cf.ring_allreduce_s(8, S, B, A), rel=1e-12)
     # 2(n-1) steps of n transfers, one timeout each: events still count every transfer end
     assert 2 * 7 * 8 <= r.events < 2 * 7 * 8 + 20
+
+
+@pytest.mark.parametrize("algorithm", ["halving_doubling", "tree", "ring"])
+def test_star_fast_path_plans_equal_the_route_by_route_plans(algorithm, monkeypatch):
+    from distsim.collectives import get_algorithm
+    from distsim.collectives.executor import symmetric_plan
+
+    topo = build_topology("switch", 128, bandwidth_bytes_per_s=B, latency_s=A)
+    sched = get_algorithm(algorithm).schedule("allreduce", 128, S)
+    fast, reason_fast = symmetric_plan(sched, topo.endpoints, topo)
+    assert topo.star_arrays(topo.endpoints) is not None
+    monkeypatch.setattr(Topology, "star_arrays", lambda self, nodes: None)
+    slow, reason_slow = symmetric_plan(sched, topo.endpoints, build_topology("switch", 128, bandwidth_bytes_per_s=B,
+                                                                              latency_s=A))
+    assert reason_fast == reason_slow
+    assert (fast is None) == (slow is None)
+    for a, b in zip(fast or [], slow or []):
+        assert (a.src, a.dst, a.nbytes, a.duration_s, a.repeat, a.count) == (b.src, b.dst, b.nbytes, b.duration_s,
+                                                                              b.repeat, b.count)
+        assert [(list(ids), nb, busy) for ids, nb, busy in a.account] == \
+            [(list(ids), nb, busy) for ids, nb, busy in b.account]
+
+
+def test_star_fast_path_reports_the_same_shared_link():
+    from distsim.collectives.executor import symmetry_violation
+    from distsim.collectives.schedule import Schedule, Step
+
+    topo = build_topology("switch", 100)
+    sched = Schedule("allreduce", "custom", 100, 2.0, (Step(((0, 1, 1.0), (2, 3, 1.0), (0, 4, 1.0)), 1, "fan"),))
+    reason = symmetry_violation(sched, topo.endpoints, topo)
+    assert reason == "step 0 (fan): two transfers share link 0->sw"

@@ -93,16 +93,31 @@ def _symmetric_plan(schedule: Schedule, participants: list, topology: Topology):
     previous: set | None = None
     route_info = topology.route_info
     cached = topology._route_info.get  # route_info's own cache, read inline on this hot path
+    star = topology.star_arrays(participants) if len(participants) > 64 else None
     for index, step in enumerate(schedule.steps):
         transfers = step.transfers
-        infos = [cached((participants[s], participants[d])) or route_info(participants[s], participants[d])
-                 for s, d, _ in transfers]
         sizes = [t[2] for t in transfers]
-        durations = [info[1] + nb / info[2] for info, nb in zip(infos, sizes)]
+        infos = None
+        if star is not None:  # every route is (src, hub, dst): the whole step in numpy, same arithmetic
+            ranks = np.array([(t[0], t[1]) for t in transfers], dtype=np.intp)
+            src, dst = ranks[:, 0], ranks[:, 1]
+            lat = star["up_latency_s"][src] + star["down_latency_s"][dst]
+            bw = np.minimum(star["up_bandwidth"][src], star["down_bandwidth"][dst])
+            durations = (lat + np.array(sizes) / bw).tolist()
+            ids_all = np.empty(2 * len(transfers), dtype=np.intp)
+            ids_all[0::2], ids_all[1::2] = star["up_id"][src], star["down_id"][dst]
+        else:
+            infos = [cached((participants[s], participants[d])) or route_info(participants[s], participants[d])
+                     for s, d, _ in transfers]
+            durations = [info[1] + nb / info[2] for info, nb in zip(infos, sizes)]
+            ids_all = np.fromiter((i for info in infos for i in info[4]), dtype=np.intp)
         duration = durations[0]
-        ids_all = np.fromiter((i for info in infos for i in info[4]), dtype=np.intp)
         uneven = next((i for i, d in enumerate(durations) if d != duration), None)
-        shared = _first_shared_link(infos) if len(np.unique(ids_all)) != len(ids_all) else None
+        shared = None
+        if len(np.unique(ids_all)) != len(ids_all):
+            if infos is None:
+                infos = [route_info(participants[s], participants[d]) for s, d, _ in transfers]
+            shared = _first_shared_link(infos)
         if shared is not None and (uneven is None or shared[0] < uneven):
             key = shared[1]
             return None, f"step {index} ({step.label}): two transfers share link {key[0]}->{key[1]}"
@@ -112,8 +127,9 @@ def _symmetric_plan(schedule: Schedule, participants: list, topology: Topology):
         if sizes.count(sizes[0]) == len(sizes):  # one account entry for the whole step
             account = ((ids_all, repeat * sizes[0], repeat * duration),)
         else:
-            account = tuple((np.array(info[4], dtype=np.intp), repeat * nb, repeat * duration)
-                            for info, nb in zip(infos, sizes))
+            per_transfer = np.split(ids_all, np.cumsum([len(route_info(participants[s], participants[d])[4])
+                                                        for s, d, _ in transfers])[:-1])
+            account = tuple((ids, repeat * nb, repeat * duration) for ids, nb in zip(per_transfer, sizes))
         senders = {t[0] for t in transfers}
         if previous is not None and not senders <= previous:
             return None, f"step {index} ({step.label}): a sender took no part in the previous step"
