@@ -83,12 +83,12 @@ def main(argv=None) -> int:
         if not args.json:
             r = rows[-1]
             if "error" in r:
-                print(f"{r["case"]:<50} {r['error']}", flush=True)
+                print(f"{r['case']:<50} {r['error']}", flush=True)
             else:
                 if len(rows) == 1:
-                    print(f"{"case":<50}{'mode':<10}{'sim s':>11}{'closed s':>11}{'transfers':>12}{'events':>11}"
+                    print(f"{'case':<50}{'mode':<10}{'sim s':>11}{'closed s':>11}{'transfers':>12}{'events':>11}"
                           f"{'events/s':>11}{'wall s':>9}{'RSS MiB':>9}")
-                print(f"{r["case"]:<50}{r['mode']:<10}{r['sim_time_s']:>11.6g}{r['closed_form_s']:>11.6g}"
+                print(f"{r['case']:<50}{r['mode']:<10}{r['sim_time_s']:>11.6g}{r['closed_form_s']:>11.6g}"
                       f"{r['transfers']:>12}{r['events']:>11}{r['events_per_s']:>11.3g}{r['wall_s']:>9.3f}"
                       f"{r['peak_rss_mib']:>9.0f}", flush=True)
     if args.json:
