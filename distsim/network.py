@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from typing import Iterable
 
 import numpy as np
+import pandas as pd
 import simpy
 
 from .topology import Topology
@@ -77,19 +78,24 @@ class CountingEnvironment(simpy.Environment):
 
 
 class LinkSpans:
-    """Iterable of ``(link_key, start_s, end_s, tag)`` per transfer row per link, made when iterated."""
+    """Iterable of ``(link_key, start_s, end_s, tag)`` per transfer per link, made when iterated."""
 
-    def __init__(self, transfers: list, span_keys: list):
-        self._transfers, self._span_keys = transfers, span_keys
+    def __init__(self, columns: tuple, span_keys: list):
+        self._columns, self._span_keys = columns, span_keys
 
     def __iter__(self):
-        for row, keys in zip(self._transfers, self._span_keys):
+        tags, starts, ends = self._columns[0], self._columns[5], self._columns[6]
+        for tag, start, end, keys in zip(tags, starts, ends, self._span_keys):
             for key in keys:
-                yield (key, row[5], row[6], row[0])
+                yield (key, start, end, tag)
 
     def __len__(self) -> int:
         return sum(len(keys) for keys in self._span_keys)
 
+
+#: Fields of a transfer record (the columns of :attr:`distsim.result.Result.transfers`).
+TRANSFER_FIELDS = ("tag", "src", "dst", "nbytes", "count", "start_s", "end_s", "hops")
+_NUMERIC_FIELDS = {"nbytes", "count", "start_s", "end_s", "hops"}
 
 # A transfer in flight is a list (cheaper than an object on this hot path); its fields:
 _KEYS, _HELD, _SRC, _DST, _NBYTES, _TAG, _DURATION, _COUNT, _ACCOUNT, _HOPS, _START, _ON_DONE, _ARG, _IDS = range(14)
@@ -115,7 +121,7 @@ class Network:
     def __init__(self, env: simpy.Environment, topology: Topology):
         self.env = env
         self.topology = topology
-        self.transfers: list[tuple] = []
+        self._columns: tuple[list, ...] = tuple([] for _ in TRANSFER_FIELDS)  # the transfers, column by column
         index = topology.link_index()
         self._link_keys = list(index)  # link number -> key
         self._bytes = np.zeros(len(index))  # per link number, accumulated in event order (np.add.at)
@@ -148,7 +154,20 @@ class Network:
     @property
     def link_spans(self) -> "LinkSpans":
         """``(link_key, start_s, end_s, tag)`` per transfer per link of its route (an iterable built on demand)."""
-        return LinkSpans(self.transfers, self._span_keys)
+        return LinkSpans(self._columns, self._span_keys)
+
+    @property
+    def transfers(self) -> list[tuple]:
+        """``(tag, src, dst, nbytes, count, start_s, end_s, hops)`` per transfer (a new list each time)."""
+        return list(zip(*self._columns))
+
+    def transfer_frame(self) -> pd.DataFrame:
+        """The transfers as a DataFrame with columns :data:`TRANSFER_FIELDS` (numeric ones from arrays)."""
+        cols = self._columns
+        if not cols[0]:
+            return pd.DataFrame([], columns=list(TRANSFER_FIELDS))
+        return pd.DataFrame({name: (np.array(col) if name in _NUMERIC_FIELDS else col)
+                             for name, col in zip(TRANSFER_FIELDS, cols)})
 
     def path_links(self, path) -> list[tuple]:
         """Link resource keys of a path, in the global acquisition order."""
@@ -182,17 +201,26 @@ class Network:
             number links as :meth:`Topology.link_index` does.
         """
         route = self._routes.get((src, dst)) or self._route(src, dst)
-        keys = route[0]
         if duration_s is None:
             duration_s = route[1] + nbytes / route[2]
+        self.start_on(route, src, dst, float(nbytes), duration_s, tag, int(count), account, on_done, arg)
+
+    def route_of(self, src, dst) -> tuple:
+        """``(link keys in acquisition order, latency_s, bandwidth_bytes_per_s, hops, link numbers)``, cached."""
+        return self._routes.get((src, dst)) or self._route(src, dst)
+
+    def start_on(self, route: tuple, src, dst, nbytes: float, duration_s: float, tag: str, count: int, account,
+                 on_done, arg) -> None:
+        """:meth:`start` with everything resolved (``route`` from :meth:`route_of`): the hot path."""
+        keys = route[0]
         held = self._held
         if held.isdisjoint(keys):  # the common case: every link free, start now (as _begin does)
             held.update(keys)
             env = self.env
             now = env._now
             end = now + duration_s
-            tr = [keys, len(keys), src, dst, float(nbytes), tag, duration_s, int(count), account, route[3], now,
-                  on_done, arg, route[4]]
+            tr = [keys, len(keys), src, dst, nbytes, tag, duration_s, count, account, route[3], now, on_done, arg,
+                  route[4]]
             batch = self._due.get(end)
             if batch is None:
                 self._due[end] = [tr]
@@ -200,8 +228,8 @@ class Network:
             else:
                 batch.append(tr)
         else:
-            self._acquire([keys, 0, src, dst, float(nbytes), tag, duration_s, int(count), account, route[3], 0.0,
-                           on_done, arg, route[4]])
+            self._acquire([keys, 0, src, dst, nbytes, tag, duration_s, count, account, route[3], 0.0, on_done, arg,
+                           route[4]])
 
     def _acquire(self, tr: list) -> None:
         """Take ``tr``'s links from ``tr[_HELD]`` on; queue at the first busy one, else begin."""
@@ -241,7 +269,8 @@ class Network:
             self.env.events_processed += len(batch) - 1
         held, waiting = self._held, self._waiting
         granted = []
-        transfers, span_keys = self.transfers, self._span_keys
+        span_keys = self._span_keys
+        tags, srcs, dsts, sizes, counts, starts, ends, hops = (col.append for col in self._columns)
         ids, nbs, busys = [], [], []  # link bookkeeping of the batch, applied in order by np.add.at
         for tr in batch:
             keys, nbytes, account = tr[_KEYS], tr[_NBYTES], tr[_ACCOUNT]
@@ -273,7 +302,14 @@ class Network:
                 ids, nbs, busys = [], [], []
                 for link_ids, nb, busy in account:
                     self._account(link_ids, nb, busy)
-            transfers.append((tr[_TAG], tr[_SRC], tr[_DST], nbytes, tr[_COUNT], tr[_START], end, tr[_HOPS]))
+            tags(tr[_TAG])
+            srcs(tr[_SRC])
+            dsts(tr[_DST])
+            sizes(nbytes)
+            counts(tr[_COUNT])
+            starts(tr[_START])
+            ends(end)
+            hops(tr[_HOPS])
             span_keys.append(keys)
         self._account(ids, nbs, busys)
         for tr in granted:

@@ -226,7 +226,7 @@ class Simulator:
                                f"first: {stuck[0]!r}")
         step = env.now
         ops, transfers, links, devices = build_frames(
-            op_rows, net.transfers if net else [], net.link_bytes if net else {}, net.link_busy_s if net else {},
+            op_rows, net.transfer_frame() if net else [], net.link_bytes if net else {}, net.link_busy_s if net else {},
             self.topology, step, list(streams))
         return Result(step_time_s=step, ops=ops, transfers=transfers, links=links, devices=devices,
                       events=env.events_processed, wall_s=time.perf_counter() - wall0,

@@ -184,7 +184,8 @@ def run_exact(network: Network, schedule: Schedule, participants: list, tag: str
         sends: list[list] = [[] for _ in range(n)]
         recvs = [0] * n
         for s, d, nb in step.transfers:
-            sends[s].append((participants[s], participants[d], nb, d))
+            route = network.route_of(participants[s], participants[d])
+            sends[s].append((route, participants[s], participants[d], float(nb), route[1] + nb / route[2], d))
             recvs[d] += 1
         patterns.append((sends, recvs))
     order = [i for i, step in enumerate(schedule.steps) for _ in range(step.repeat)]
@@ -196,7 +197,7 @@ def run_exact(network: Network, schedule: Schedule, participants: list, tag: str
     ahead: dict[tuple[int, int], int] = {}  # (step, rank) -> arrivals before the rank got there
     finished = env.event()
     left = [n]
-    start = network.start
+    start = network.start_on
 
     def advance(rank: int) -> None:
         """``rank`` has finished its current step: start the next ones until one must wait."""
@@ -210,8 +211,8 @@ def run_exact(network: Network, schedule: Schedule, participants: list, tag: str
             step_of[rank] = k
             waiting_for[rank] = need
             if need:
-                for src, dst, nbytes, dst_rank in mine:
-                    start(src, dst, nbytes, ended, (k, rank, dst_rank), tag=tag)
+                for route, src, dst, nbytes, duration, dst_rank in mine:
+                    start(route, src, dst, nbytes, duration, tag, 1, None, ended, (k, rank, dst_rank))
                 return
             k += 1
         step_of[rank] = last
