@@ -80,6 +80,7 @@ class Topology:
         self._path_params: dict[tuple, tuple[float, float]] = {}
         self._route_info: dict[tuple, tuple] = {}
         self._link_index: dict | None = None
+        self._star_cache: dict[tuple, dict | None] = {}  # participants -> star_arrays
         self._adj = graph._adj  # the plain dict of dicts behind graph.adj (no view objects per lookup)
         self._neighbour_rank: dict = {}  # node -> {neighbour: position in adjacency order}
         self._component: dict | None = None  # node -> connected component number
@@ -126,6 +127,15 @@ class Topology:
         ``nodes``: ``up_latency_s``, ``up_bandwidth``, ``up_id`` (link number of
         node->hub), ``down_latency_s``, ``down_bandwidth``, ``down_id`` (hub->node).
         """
+        key = tuple(nodes)
+        if key in self._star_cache:
+            return self._star_cache[key]
+        if len(self._star_cache) >= 8:  # a few participant lists at a time (e.g. a plan's groups)
+            self._star_cache.pop(next(iter(self._star_cache)))
+        arrays = self._star_cache[key] = self._star_arrays(key)
+        return arrays
+
+    def _star_arrays(self, nodes: tuple) -> dict | None:
         import numpy as np
 
         adj = self._adj
