@@ -22,9 +22,10 @@ from __future__ import annotations
 import enum
 import heapq
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 from .errors import ConfigError, require_positive, require_positive_int
 from .precision import get_precision
@@ -177,6 +178,8 @@ class Graph:
     @property
     def nx(self) -> nx.DiGraph:
         """The dependency graph as a networkx DiGraph of op indices (built once)."""
+        import networkx as nx  # here, not at import: start-up of commands that never need it
+
         if self._nx is None:
             g = nx.DiGraph()
             g.add_nodes_from(range(len(self.ops)))

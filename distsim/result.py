@@ -154,7 +154,8 @@ class Result:
 def build_frames(op_rows, transfer_rows, link_bytes, link_busy, topology, step_time_s, streams):
     """DataFrames from the tuples a run appended (called once, at the end)."""
     ops = pd.DataFrame(op_rows, columns=OPS_COLUMNS)
-    transfers = pd.DataFrame(transfer_rows, columns=TRANSFER_COLUMNS)
+    transfers = (transfer_rows if isinstance(transfer_rows, pd.DataFrame)
+                 else pd.DataFrame(transfer_rows, columns=TRANSFER_COLUMNS))
     link_rows = []
     for key in sorted(link_bytes, key=topology.link_order) if topology is not None else []:
         edge = topology.link(*key)

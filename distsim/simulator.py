@@ -30,7 +30,9 @@ No deadlock: every stream lists its tasks in id order and dependencies point
 to lower ids, so the unfinished task with the lowest id can always start.
 
 Determinism: no randomness; ties are broken by simpy's (time, priority,
-insertion) order, which follows the order tasks were added.
+insertion) order, which follows the order tasks were added, and inside the
+network by the rule in :mod:`distsim.network` (transfers ending at one
+instant release, then waiters go on, then callbacks run in start order).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from .collectives import get_algorithm
 from .collectives.executor import resolve_mode, run_exact, run_symmetric
 from .collectives.schedule import Schedule
 from .errors import ConfigError, DistsimError, require_positive
-from .network import CountingEnvironment, Network
+from .network import CountingEnvironment, Network, gc_paused
 from .result import Result, build_frames
 from .topology import Topology
 
@@ -215,7 +217,8 @@ class Simulator:
         for t in tasks:
             if not t.devices:
                 env.process(free_proc(t))
-        env.run()
+        with gc_paused():
+            env.run()
         # Cannot happen: streams list tasks in id order and deps point to lower ids, so the
         # lowest unfinished task can always start.  Kept as a guard for future task kinds.
         stuck = [t.name for t in tasks if not done[t.id].processed]
@@ -224,11 +227,11 @@ class Simulator:
                                f"first: {stuck[0]!r}")
         step = env.now
         ops, transfers, links, devices = build_frames(
-            op_rows, net.transfers if net else [], net.link_bytes if net else {}, net.link_busy_s if net else {},
+            op_rows, net.transfer_frame() if net else [], net.link_bytes if net else {}, net.link_busy_s if net else {},
             self.topology, step, list(streams))
         return Result(step_time_s=step, ops=ops, transfers=transfers, links=links, devices=devices,
                       events=env.events_processed, wall_s=time.perf_counter() - wall0,
-                      compute_streams=self.compute_streams, link_spans=list(net.link_spans) if net else [],
+                      compute_streams=self.compute_streams, link_spans=net.link_spans if net else [],
                       modes=modes)
 
 

@@ -4,9 +4,13 @@ A :class:`Topology` wraps an undirected :class:`networkx.Graph`.  Nodes carry
 ``kind`` (``"accelerator"`` or ``"switch"``); edges carry
 ``bandwidth_bytes_per_s`` and ``latency_s`` (the alpha-beta parameters of one
 link).  Links are full duplex by default: each direction is its own resource
-(see :mod:`distsim.network`).  Routing takes a shortest path by hop count;
-networkx's breadth-first search makes the choice deterministic for a given
-graph (no ECMP: one path per pair).
+(see :mod:`distsim.network`).  Routing takes a shortest path by hop count, the
+one networkx's bidirectional breadth-first search (``nx.shortest_path``) picks,
+so the choice is deterministic for a given graph (no ECMP: one path per pair).
+:meth:`Topology.route` runs that same search but looks a frontier up in a
+high-degree node's neighbours instead of scanning them all, so a route through
+a switch of N ports costs O(1), not O(N).  A topology's graph must not change
+after the :class:`Topology` is built (routes and components are cached).
 
 Topologies come from pure builder functions registered in :data:`TOPOLOGIES`
 (one module each in ``topologies/``) or from a YAML file (:func:`load_topology`)
@@ -73,8 +77,13 @@ class Topology:
                 raise ConfigError(f"topology {name}: node {n} kind {data['kind']!r}; accepted: accelerator, switch")
         self.endpoints: list[Hashable] = [n for n, d in graph.nodes(data=True) if d["kind"] == ACCELERATOR]
         self._index = {n: i for i, n in enumerate(graph.nodes)}
-        self._routes: dict[tuple, tuple] = {}
         self._path_params: dict[tuple, tuple[float, float]] = {}
+        self._route_info: dict[tuple, tuple] = {}
+        self._link_index: dict | None = None
+        self._star_cache: dict[tuple, dict | None] = {}  # participants -> star_arrays
+        self._adj = graph._adj  # the plain dict of dicts behind graph.adj (no view objects per lookup)
+        self._neighbour_rank: dict = {}  # node -> {neighbour: position in adjacency order}
+        self._component: dict | None = None  # node -> connected component number
 
     def __repr__(self) -> str:
         return (f"Topology({self.name!r}, accelerators={len(self.endpoints)}, "
@@ -103,40 +112,170 @@ class Topology:
                 keys.append((v, u))
         return keys
 
+    def link_index(self) -> dict:
+        """``{link resource key: number}``, numbering :meth:`directed_links` (computed once)."""
+        if self._link_index is None:
+            self._link_index = {key: i for i, key in enumerate(self.directed_links())}
+        return self._link_index
+
+    def star_arrays(self, nodes: Sequence) -> dict | None:
+        """Per-node link arrays when every node in ``nodes`` has one link, all to the same hub.
+
+        Then the route between two of them is ``(a, hub, b)`` (the only shortest
+        path), and :func:`distsim.collectives.executor.symmetric_plan` checks whole
+        steps with numpy.  Returns None otherwise, else numpy arrays indexed like
+        ``nodes``: ``up_latency_s``, ``up_bandwidth``, ``up_id`` (link number of
+        node->hub), ``down_latency_s``, ``down_bandwidth``, ``down_id`` (hub->node).
+        """
+        key = tuple(nodes)
+        if key in self._star_cache:
+            return self._star_cache[key]
+        if len(self._star_cache) >= 8:  # a few participant lists at a time (e.g. a plan's groups)
+            self._star_cache.pop(next(iter(self._star_cache)))
+        arrays = self._star_cache[key] = self._star_arrays(key)
+        return arrays
+
+    def _star_arrays(self, nodes: tuple) -> dict | None:
+        import numpy as np
+
+        adj = self._adj
+        if not nodes or any(len(adj.get(n, ())) != 1 for n in nodes):
+            return None
+        hubs = {next(iter(adj[n])) for n in nodes}
+        if len(hubs) != 1:
+            return None
+        (hub,) = hubs
+        index = self.link_index()
+        edges = [adj[n][hub] for n in nodes]
+        lat = np.array([e["latency_s"] for e in edges], dtype=float)
+        bw = np.array([e["bandwidth_bytes_per_s"] for e in edges], dtype=float)
+        return {"hub": hub, "up_latency_s": lat, "up_bandwidth": bw, "down_latency_s": lat, "down_bandwidth": bw,
+                "up_id": np.array([index[self.link_key(n, hub)] for n in nodes], dtype=np.intp),
+                "down_id": np.array([index[self.link_key(hub, n)] for n in nodes], dtype=np.intp)}
+
     # ---- routing ----------------------------------------------------------
     def route(self, src, dst) -> tuple:
-        """Nodes of the shortest path (by hops) from ``src`` to ``dst``, both included."""
-        key = (src, dst)
-        path = self._routes.get(key)
-        if path is None:
-            if src == dst:
-                raise ConfigError(f"topology {self.name}: a transfer from node {src!r} to itself")
-            if self.graph.has_edge(src, dst):
-                path = (src, dst)
+        """Nodes of the shortest path (by hops) from ``src`` to ``dst``, both included.
+
+        The path ``nx.shortest_path(graph, src, dst)`` returns (tested), cached per pair.
+        """
+        info = self._route_info.get((src, dst))
+        return info[0] if info is not None else self.route_info(src, dst)[0]
+
+    def _find_path(self, src, dst) -> tuple:
+        if src == dst:
+            raise ConfigError(f"topology {self.name}: a transfer from node {src!r} to itself")
+        adj = self._adj
+        for end in (src, dst):
+            if end not in adj:
+                raise ConfigError(f"topology {self.name!r}: node {end!r} is not in the graph")
+        nbrs = adj[src]
+        if dst in nbrs:
+            return (src, dst)
+        if len(nbrs) == 1:  # e.g. an accelerator on a switch: the search expands its one neighbour next
+            (hop,) = nbrs
+            if dst in adj[hop]:
+                return (src, hop, dst)
+        return self._bidirectional_path(src, dst)
+
+    def _first_hit(self, v, other: dict):
+        """The first neighbour of ``v`` (adjacency order) that is a key of ``other``, or None."""
+        nbrs = self._adj[v]
+        if len(nbrs) <= len(other):
+            for w in nbrs:
+                if w in other:
+                    return w
+            return None
+        hits = [w for w in other if w in nbrs]
+        if len(hits) <= 1:
+            return hits[0] if hits else None
+        rank = self._neighbour_rank.get(v)
+        if rank is None:
+            rank = self._neighbour_rank[v] = {w: i for i, w in enumerate(nbrs)}
+        return min(hits, key=rank.__getitem__)
+
+    def _bidirectional_path(self, source, target) -> tuple:
+        """networkx's bidirectional BFS (same fringe order, same meeting node, same path).
+
+        A level expansion first asks which neighbour of ``v`` meets the other
+        search (:meth:`_first_hit`); only when none does is ``v``'s whole
+        neighbourhood added to the fringe, as networkx does.
+        """
+        adj = self._adj
+        pred = {source: None}
+        succ = {target: None}
+        forward, reverse = [source], [target]
+        meet = None
+        while forward and reverse and meet is None:
+            if len(forward) <= len(reverse):
+                level, forward, mine, other, fringe = forward, [], pred, succ, "f"
             else:
-                try:
-                    path = tuple(nx.shortest_path(self.graph, src, dst))
-                except nx.NetworkXNoPath:
-                    raise ConfigError(f"topology {self.name!r} does not connect nodes {src!r} and {dst!r}") from None
-                except nx.NodeNotFound as exc:
-                    raise ConfigError(f"topology {self.name!r}: {exc}") from None
-            self._routes[key] = path
-        return path
+                level, reverse, mine, other, fringe = reverse, [], succ, pred, "r"
+            grown = forward if fringe == "f" else reverse
+            for v in level:
+                hit = self._first_hit(v, other)
+                if hit is not None:
+                    if hit not in mine:
+                        mine[hit] = v
+                    meet = hit
+                    break
+                for w in adj[v]:
+                    if w not in mine:
+                        grown.append(w)
+                        mine[w] = v
+        if meet is None:
+            raise ConfigError(f"topology {self.name!r} does not connect nodes {source!r} and {target!r}")
+        path = []
+        w = meet
+        while w is not None:
+            path.append(w)
+            w = pred[w]
+        path.reverse()
+        w = succ[meet]
+        while w is not None:
+            path.append(w)
+            w = succ[w]
+        return tuple(path)
 
     def path_params(self, path: Sequence) -> tuple[float, float]:
         """``(latency_s, bandwidth_bytes_per_s)`` of a path: latencies add, the slowest link limits."""
         key = tuple(path)
         params = self._path_params.get(key)
         if params is None:
-            edges = [self.graph.edges[u, v] for u, v in zip(key, key[1:])]
+            adj = self._adj
+            edges = [adj[u][v] for u, v in zip(key, key[1:])]
             params = (float(sum(e["latency_s"] for e in edges)), float(min(e["bandwidth_bytes_per_s"] for e in edges)))
             self._path_params[key] = params
         return params
 
+    def route_info(self, src, dst) -> tuple[tuple, float, float, tuple, tuple]:
+        """``(path, latency_s, bandwidth_bytes_per_s, link_keys, link_ids)`` of the route, cached per pair.
+
+        ``link_keys`` are the link resources (:meth:`link_key`) of the path in path order,
+        ``link_ids`` their numbers in :meth:`link_index`; latency and bandwidth are
+        :meth:`path_params` of the path.
+        """
+        info = self._route_info.get((src, dst))
+        if info is None:
+            path = self._find_path(src, dst)
+            adj = self._adj
+            hops = tuple(zip(path, path[1:]))
+            lat, bw = 0, None  # as path_params: latencies summed in path order, the slowest bandwidth
+            for u, v in hops:
+                edge = adj[u][v]
+                lat += edge["latency_s"]
+                if bw is None or edge["bandwidth_bytes_per_s"] < bw:
+                    bw = edge["bandwidth_bytes_per_s"]
+            keys = hops if self.duplex else tuple([self.link_key(u, v) for u, v in hops])
+            index = self._link_index or self.link_index()
+            info = (path, float(lat), float(bw), keys, tuple([index[k] for k in keys]))
+            self._route_info[(src, dst)] = info
+        return info
+
     def transfer_time_s(self, src, dst, nbytes: float) -> float:
         """Uncontended time of one transfer: sum of latencies + nbytes / slowest bandwidth."""
-        lat, bw = self.path_params(self.route(src, dst))
-        return lat + nbytes / bw
+        info = self.route_info(src, dst)
+        return info[1] + nbytes / info[2]
 
     # ---- participants -----------------------------------------------------
     def participants(self, nodes: int | Iterable | None = None) -> list:
@@ -162,15 +301,18 @@ class Topology:
                 raise ConfigError(f"participants of topology {self.name!r} repeat a node")
         if not chosen:
             raise ConfigError("nodes: need at least one participant")
-        components = self.__dict__.setdefault("_components_by_node", {})  # the graph does not change once built
-        if chosen[0] not in components:
-            component = nx.node_connected_component(self.graph, chosen[0])
-            components.update(dict.fromkeys(component, component))
-        component = components[chosen[0]]
+        component = self.components()
+        first = component[chosen[0]]
         for n in chosen:
-            if n not in component:
+            if component[n] != first:
                 raise ConfigError(f"topology {self.name!r} does not connect nodes {chosen[0]!r} and {n!r}")
         return chosen
+
+    def components(self) -> dict:
+        """``{node: number of its connected component}`` (computed once)."""
+        if self._component is None:
+            self._component = {n: i for i, nodes in enumerate(nx.connected_components(self.graph)) for n in nodes}
+        return self._component
 
 
 def add_link(graph: nx.Graph, u, v, bandwidth_bytes_per_s: float, latency_s: float) -> None:

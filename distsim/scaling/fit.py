@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from scipy import optimize, stats
 
 from ..errors import ConfigError
 from ..registry import Registry
@@ -119,6 +118,8 @@ def _r2(log_y: np.ndarray, log_fit: np.ndarray) -> float:
 
 
 def _t(confidence: float, dof: int) -> float:
+    from scipy import stats  # here, not at import: scipy.stats takes ~0.8 s to import
+
     return float(stats.t.ppf(0.5 + confidence / 2.0, dof))
 
 
@@ -168,6 +169,8 @@ def fit_model_size(data, params, *, confidence: float = 0.95) -> FitResult:
 
 def _fit_curve(law, func, xs, ys, p0, bounds, names, log_names, confidence) -> FitResult:
     """Nonlinear least squares of ``ln y`` against ``ln func(x, *theta)``."""
+    from scipy import optimize  # here, not at import (slow to import)
+
     ly = np.log(ys)
 
     def log_model(xv, *theta):
