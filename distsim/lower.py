@@ -25,6 +25,12 @@ Gradient collectives (data parallelism, synchronous SGD)
     with ``sparse_gradients="allreduce"``, all-reduced as the dense table and
     grouped like any dense gradient.  A sharded table's rows are all-gathered
     per piece, over the ring of the piece's stage.
+
+Layer-granular plans (tensor and pipeline parallelism, micro-batches, ZeRO, recomputation;
+:attr:`distsim.plan.Plan.layer_granular`) are lowered by :func:`lower_layers` to a
+:class:`PipelineLowering`: per layer its ops per pass and the share one tensor-parallel rank
+runs, its tensor-parallel collectives, the activations it keeps; per stage its passes in
+schedule order (:func:`pipeline_order`), what one rank holds and its data-parallel traffic.
 """
 
 from __future__ import annotations
@@ -299,7 +305,7 @@ class PipelineLowering:
         return total
 
 
-def _residual_elements(graph: Graph, layer_of_op: list[str], order: dict[str, int]) -> int:
+def _residual_elements(graph: Graph, order: dict[str, int]) -> int:
     """Elements of the largest forward tensor passed from one layer to a later one (the residual stream)."""
     from .graph import Phase
 
@@ -336,8 +342,8 @@ def _attention_core(graph: Graph, fwd_ops: list[int]) -> set[int]:
 def lower_layers(graph: Graph, rp: ResolvedPlan) -> PipelineLowering:
     """Lower a layer-granular plan (tensor/pipeline parallelism, ZeRO, recomputation) for one replica.
 
-    Tensor parallelism (Megatron, Shoeybi et al. 2019), derived from the graph
-    A non-matmul op writing a tensor of the residual stream's size (the
+    Tensor parallelism (Megatron, Shoeybi et al. 2019) is derived from the
+    graph.  A non-matmul op writing a tensor of the residual stream's size (the
     largest forward tensor passed between layers: layernorms, residual adds,
     dropout-adds and their gradients) is *replicated* on every rank; every
     other op (matmuls, attention, activation functions, their gradients) is
@@ -366,8 +372,7 @@ def lower_layers(graph: Graph, rp: ResolvedPlan) -> PipelineLowering:
     chunk_of = {layer: k for k, c in enumerate(chunks) for layer in c}
     ops = graph.ops
     tensors = graph.tensors
-    layer_of_op = [op.layer for op in ops]
-    residual = _residual_elements(graph, layer_of_op, order) if t > 1 else 0
+    residual = _residual_elements(graph, order) if t > 1 else 0
 
     def tensor_parallel_region(i: int) -> bool:
         from .graph import OpKind

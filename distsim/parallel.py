@@ -34,6 +34,12 @@ Gradients (synchronous SGD)
     all-gathers too where that algorithm has one, else the ring.  ``plan.overlap`` puts the collectives
     on a ``comm`` stream beside compute; otherwise they block the compute
     stream.
+
+Layer-granular plans
+    A :class:`~distsim.lower.PipelineLowering` (tensor and pipeline
+    parallelism over micro-batches, ZeRO, recomputation) is simulated by
+    :func:`simulate_pipeline`: one replica's stages, one task per layer,
+    micro-batch and pass, in each stage's schedule order.
 """
 
 from __future__ import annotations
