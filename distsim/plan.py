@@ -215,8 +215,9 @@ class Plan:
         require_positive_int("tensor_parallel", self.tensor_parallel)
         require_positive_int("pipeline_parallel", self.pipeline_parallel)
         require_positive_int("micro_batches", self.micro_batches)
-        if self.zero not in ZERO_STAGES or isinstance(self.zero, bool):
+        if isinstance(self.zero, bool) or not isinstance(self.zero, (int, float)) or self.zero not in ZERO_STAGES:
             raise ConfigError(f"zero must be one of {', '.join(map(str, ZERO_STAGES))}, got {self.zero!r}")
+        object.__setattr__(self, "zero", int(self.zero))
         if self.recompute not in RECOMPUTE:
             raise ConfigError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {self.recompute!r}")
         if self.pipeline_schedule is not None and self.pipeline_schedule not in PIPELINE_SCHEDULES:

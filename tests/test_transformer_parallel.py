@@ -194,3 +194,17 @@ def test_layer_granular_step_runs_end_to_end(gpt):
     names = set(ev.result.ops["name"])
     assert {"dp:reducescatter@0", "dp:allgather@1", "optimizer@0"} <= names
     assert any(n.startswith("send:F") for n in names) and any(n.startswith("send:B") for n in names)
+
+
+def test_tensor_parallel_group_inside_a_server(gpt):
+    """Default placement (tensor-parallel ranks fastest): a group of 8 is one DGX server, its all-reduces on
+    NVSwitch; spreading the group over two servers (a placement) puts them on InfiniBand and is slower."""
+    from distsim.evaluate import simulate_step
+    from distsim.hardware import get_hardware
+
+    plan = Plan(data_parallel=2, tensor_parallel=8, micro_batches=2)
+    hw = get_hardware("dgx-a100")
+    packed = simulate_step(gpt, plan, hw).step_time_s
+    nodes = hw.topology_for(2, 8).endpoints
+    spread = hw.with_changes(placement=tuple(n for pair in zip(nodes[:8], nodes[8:]) for n in pair))
+    assert simulate_step(gpt, plan, spread).step_time_s > packed
