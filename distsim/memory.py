@@ -28,7 +28,8 @@ import pandas as pd
 
 from . import units
 from .graph import Graph, TensorKind, greedy_order
-from .lower import Lowering, PipelineLowering
+from .lower import Lowering
+from .lower_pipeline import PipelineLowering
 from .plan import ResolvedPlan, gradient_of
 
 CATEGORIES = ("weights", "optimizer_state", "gradients", "activations", "inputs", "comm_buffers")
@@ -167,7 +168,7 @@ def memory_check(lowering: Lowering, capacity_bytes: float) -> pd.DataFrame:
 def activation_peak_bytes(lowering: PipelineLowering, stage: int) -> float:
     """Peak activation bytes one rank of ``stage`` holds under the plan's schedule.
 
-    Walking the stage's passes in order (:func:`distsim.lower.pipeline_order`),
+    Walking the stage's passes in order (:func:`distsim.lower_pipeline.pipeline_order`),
     a chunk's forward adds the activations its layers keep for the backward
     (after recomputation's savings) and its backward frees them; while a
     layer's backward runs, the activations its recomputation re-creates are

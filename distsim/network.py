@@ -34,7 +34,6 @@ from __future__ import annotations
 import gc
 from collections import defaultdict, deque
 from contextlib import contextmanager
-from typing import Iterable
 
 import numpy as np
 import pandas as pd

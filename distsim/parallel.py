@@ -36,7 +36,7 @@ Gradients (synchronous SGD)
     stream.
 
 Layer-granular plans
-    A :class:`~distsim.lower.PipelineLowering` (tensor and pipeline
+    A :class:`~distsim.lower_pipeline.PipelineLowering` (tensor and pipeline
     parallelism over micro-batches, ZeRO, recomputation) is simulated by
     :func:`simulate_pipeline`: one replica's stages, one task per layer,
     micro-batch and pass, in each stage's schedule order.
@@ -51,7 +51,8 @@ import numpy as np
 from .collectives import get_algorithm
 from .errors import ConfigError
 from .graph import Graph
-from .lower import Lowering, PipelineLowering
+from .lower import Lowering
+from .lower_pipeline import PipelineLowering
 from .result import Result
 from .simulator import Simulator
 from .topology import Topology
@@ -296,7 +297,7 @@ def simulate_pipeline(lowering: PipelineLowering, durations: Sequence[float], to
 
     Tasks
         Each stage's compute stream runs its passes in the order of
-        :func:`distsim.lower.pipeline_order`; a pass of a chunk is one task
+        :func:`distsim.lower_pipeline.pipeline_order`; a pass of a chunk is one task
         per layer, lasting the rank's share of the layer's ops (from
         ``durations``), plus recomputation before a backward, plus the layer's
         tensor-parallel collectives (and ZeRO-3 weight all-gathers), each

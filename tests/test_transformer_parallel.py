@@ -12,7 +12,8 @@ import pytest
 
 from distsim.errors import ConfigError
 from distsim.graph import Phase
-from distsim.lower import PipelineLowering, lower, pipeline_order
+from distsim.lower import lower
+from distsim.lower_pipeline import PipelineLowering, pipeline_order
 from distsim.memory import activation_peak_bytes, memory_check
 from distsim.parallel import simulate_plan
 from distsim.plan import Plan

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import units
 from ..config import load_scenario
 from ..datasets import user_dataset
 from ..errors import ConfigError
