@@ -26,7 +26,6 @@ from dataclasses import replace
 import pandas as pd
 
 from distsim import units
-from distsim.device import get_device
 from distsim.evaluate import evaluate_plan
 from distsim.hardware import DGX_A100_LINKS, DGX_LATENCIES, get_hardware, topology_spec
 from distsim.plan import Plan
