@@ -2,16 +2,11 @@
 
 import pytest
 
+from assertions import raises_one_line
+
 from distsim.errors import ConfigError
 from distsim.plan import Plan, gradient_of, sparse_gradients
 from planner_graphs import FOUR_STAGES, small_lm
-
-
-def raises_one_line(match, fn, *args, **kwargs):
-    with pytest.raises(ConfigError, match=match) as info:
-        fn(*args, **kwargs)
-    assert "\n" not in str(info.value)
-    return str(info.value)
 
 
 def test_data_parallel_zero():

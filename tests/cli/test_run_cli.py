@@ -12,7 +12,7 @@ from distsim.cli import main
 from distsim.config import load_scenario, scenario_from_dict
 from distsim.errors import ConfigError
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TINY = {"name": "wordlm", "set": {"hidden": 64, "vocab": 1000, "seq_len": 4, "batch": 8}}
 
 

@@ -16,7 +16,7 @@ from distsim.errors import ConfigError
 from distsim.registry import Registry
 from distsim.workload import WORKLOADS, build_workload, load_workload_file, workload_from_file
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "my_mlp.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "my_mlp.py"
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,6 @@ from pathlib import Path
 
 
 def test_python_guide_examples_run():
-    path = Path(__file__).resolve().parents[1] / "docs" / "python.md"
+    path = Path(__file__).resolve().parents[2] / "docs" / "python.md"
     result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 20 and result.failed == 0

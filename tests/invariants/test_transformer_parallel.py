@@ -20,7 +20,7 @@ from distsim.plan import Plan
 from distsim.topology import build_topology
 from distsim.workload import build_workload
 
-from tests.test_plan import raises_one_line
+from assertions import raises_one_line
 
 DIMS = dict(layers=4, hidden=64, heads=4, seq_len=32, vocab=128, micro_batch=2, precision="fp16")
 
