@@ -24,12 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from . import units
 from .device import Device, get_device
 from .errors import ConfigError, require_positive, require_positive_int
 from .evaluate import System
+from .files import load_yaml
 from .graph import Graph
 from .plan import Plan
 from .search import DEFAULT_DATA_PARALLEL, SearchOptions
@@ -152,7 +151,7 @@ def scenario_from_dict(data, *, base_dir: str | Path = ".", source: str = "scena
     data = _check_keys("top-level", data, TOP_KEYS)
     if "schema" not in data:
         raise ConfigError(f"missing key 'schema' (this format is schema: {SCHEMA_VERSION})")
-    if data["schema"] != SCHEMA_VERSION:
+    if data["schema"] != SCHEMA_VERSION or isinstance(data["schema"], bool):
         raise ConfigError(f"unsupported schema {data['schema']!r}; accepted: {SCHEMA_VERSION}")
     if "workload" not in data:
         raise ConfigError("missing key 'workload' (e.g. workload: {name: wordlm, preset: case-study})")
@@ -203,16 +202,7 @@ def _plan(where: str, data) -> Plan:
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario file; every problem is a one-line :class:`ConfigError` starting with the file name."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read scenario file {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    data = load_yaml(path, "scenario file")  # bytes, UTF-8, safe YAML with size guards
     try:
         return scenario_from_dict(data, base_dir=path.parent, source=str(path))
     except ConfigError as exc:
