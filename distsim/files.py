@@ -16,6 +16,7 @@ leaves either the old file, the new one or none, never half of one.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -52,6 +53,8 @@ def read_text(path: str | Path, what: str = "file") -> str:
             raise ConfigError(f"cannot read {what} {short(str(path))}: it is a directory")
         with open(p, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"cannot read {what} {short(str(path))}: it does not exist") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {short(str(path))}: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE_BYTES:
@@ -194,16 +197,17 @@ def write_atomic(path: str | Path, write: Callable[[Path], object], what: str = 
         Writes the content to the path it is given (e.g. ``lambda p: df.to_csv(p)``).
     """
     target = check_output_path(path, what)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
         os.chmod(tmp, 0o666 & ~_umask())
         write(Path(tmp))
         os.replace(tmp, target)
     except OSError as exc:
         raise ConfigError(f"cannot write {what} {short(str(path))}: {exc.strerror or exc}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return target
 
@@ -217,3 +221,43 @@ def _umask() -> int:
 def write_text_atomic(path: str | Path, text: str, what: str = "output") -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`write_atomic`)."""
     return write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"), what)
+
+
+class StagedOutputs:
+    """Write several outputs into a hidden staging folder inside ``out_dir``, then move them in together.
+
+    Use as a context manager: files written under :attr:`path` are renamed into
+    ``out_dir`` when the block ends without an exception and deleted otherwise,
+    so an interrupt between a CSV and its PNG leaves neither. ``moved`` lists
+    the final paths.
+    """
+
+    def __init__(self, out_dir: str | Path, what: str = "--out"):
+        self.out_dir = check_output_dir(out_dir, what)
+        self.what = what
+        self.moved: list[Path] = []
+        self.path: Path | None = None
+
+    def __enter__(self) -> "StagedOutputs":
+        try:
+            self.path = Path(tempfile.mkdtemp(prefix=".distsim-", dir=self.out_dir))
+        except OSError as exc:
+            raise ConfigError(f"{self.what} {short(str(self.out_dir))}: cannot write: {exc.strerror or exc}") from None
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                mask = _umask()
+                for item in sorted(self.path.iterdir()):
+                    target = self.out_dir / item.name
+                    if target.is_dir():
+                        raise ConfigError(f"{self.what}: {short(str(target))} is a directory; cannot replace it")
+                    os.chmod(item, 0o666 & ~mask)
+                    os.replace(item, target)
+                    self.moved.append(target)
+        except OSError as exc:
+            raise ConfigError(f"cannot write into {self.what} {short(str(self.out_dir))}: "
+                              f"{exc.strerror or exc}") from None
+        finally:
+            shutil.rmtree(self.path, ignore_errors=True)

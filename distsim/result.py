@@ -145,9 +145,9 @@ class Result:
 
     def to_chrome_trace(self, path: str | Path) -> Path:
         """Write the Chrome trace / Perfetto JSON: one track per device stream and per link."""
-        path = Path(path)
-        path.write_text(json.dumps(self.chrome_trace(), default=str))
-        return path
+        from .files import write_text_atomic
+
+        return write_text_atomic(path, json.dumps(self.chrome_trace(), default=str), "trace file")
 
 
 def build_frames(op_rows, transfer_rows, link_bytes, link_busy, topology, step_time_s, streams):

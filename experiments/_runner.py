@@ -41,8 +41,10 @@ def load_experiment(name: str):
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    from distsim.commands._common import output_dir_arg
+
     parser.add_argument("--json", action="store_true", help="print the table as a JSON list of records")
-    parser.add_argument("--out", metavar="DIR", help="write NAME.csv (and PNG figures) into DIR")
+    parser.add_argument("--out", metavar="DIR", type=output_dir_arg, help="write NAME.csv (and PNG figures) into DIR")
     parser.add_argument("--quick", action="store_true", help="a smaller, faster version (used by the tests)")
 
 
@@ -59,14 +61,14 @@ def emit(name: str, df: pd.DataFrame, plot: Callable | None, *, as_json: bool, o
         for note in notes:
             print(f"note: {note}")
     if out:
-        out_dir = Path(out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        csv = out_dir / f"{name}.csv"
-        df.to_csv(csv, index=False)
-        written = [csv]
-        if plot is not None:
-            written += list(plot(df, out_dir) or [])
-        for path in written:
+        from distsim.commands._report import csv_ready
+        from distsim.files import StagedOutputs
+
+        with StagedOutputs(out) as stage:  # the CSV and the figures appear together or not at all
+            csv_ready(df).to_csv(stage.path / f"{name}.csv", index=False)
+            if plot is not None:
+                plot(df, stage.path)
+        for path in stage.moved:
             print(f"wrote {path}", file=sys.stderr)
 
 

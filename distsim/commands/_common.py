@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 
-from ..errors import ConfigError
+from ..errors import ConfigError, short
 
 
 def parse_set_options(items: list[str] | None) -> dict[str, int | float | str]:
@@ -48,3 +49,25 @@ def _jsonable(value):
 def dump_json(obj) -> str:
     """JSON text with NaN/inf as null and numpy scalars as Python numbers."""
     return json.dumps(_jsonable(obj), indent=2)
+
+
+def output_dir_arg(text: str) -> str:
+    """argparse ``type`` for ``--out DIR``: made (if missing) and checked up front, before any work."""
+    from ..files import check_output_dir
+
+    try:
+        check_output_dir(text, "directory")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def output_file_arg(text: str) -> str:
+    """argparse ``type`` for ``--trace FILE``: refused up front when empty, a directory or in a missing one."""
+    from ..files import check_output_path
+
+    try:
+        check_output_path(text, "file")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text

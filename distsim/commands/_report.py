@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from ..files import StagedOutputs
 from ..search import best_plan
-from ._common import dump_json
+from ._common import _jsonable, dump_json
 
 #: Columns of the text table: (column, header, format).
 TABLE = (
@@ -91,20 +93,31 @@ def records(df: pd.DataFrame) -> list[dict]:
     return df.to_dict(orient="records")
 
 
+def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose list and dict cells are JSON strings (``["embedding"]``), not Python reprs."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object and out[col].map(lambda v: isinstance(v, (list, tuple, dict))).any():
+            out[col] = out[col].map(lambda v: json.dumps(_jsonable(v)) if isinstance(v, (list, tuple, dict)) else v)
+    return out
+
+
 def write_csv(df: pd.DataFrame, out: str | Path, name: str) -> Path:
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.csv"
-    df.to_csv(path, index=False)
-    print(f"wrote {path}", file=sys.stderr)
-    return path
+    """Write ``out/name.csv`` atomically (list columns as JSON strings)."""
+    with StagedOutputs(out) as stage:
+        csv_ready(df).to_csv(stage.path / f"{name}.csv", index=False)
+    for path in stage.moved:
+        print(f"wrote {path}", file=sys.stderr)
+    return stage.moved[0]
 
 
 def write_search(df: pd.DataFrame, out: str | Path, name: str) -> None:
-    """CSV of every fitting plan and, when any fit, the days-vs-accelerators scatter (PNG)."""
-    write_csv(df, out, name)
-    if len(df):
-        from distsim.experiments.plan_search import plot
+    """CSV of every fitting plan and, when any fit, the days-vs-accelerators scatter (PNG); both or neither."""
+    with StagedOutputs(out) as stage:
+        csv_ready(df).to_csv(stage.path / f"{name}.csv", index=False)
+        if len(df):
+            from distsim.experiments.plan_search import plot
 
-        for path in plot(df, out, name=name):
-            print(f"wrote {path}", file=sys.stderr)
+            plot(df, stage.path, name=name)
+    for path in stage.moved:
+        print(f"wrote {path}", file=sys.stderr)

@@ -10,7 +10,7 @@ from ..collectives.executor import MODES
 from ..errors import ConfigError
 from ..simulator import simulate_collective
 from ..topology import DEFAULT_BANDWIDTH_BYTES_PER_S, DEFAULT_LATENCY_S, TOPOLOGIES, get_topology
-from ._common import dump_json
+from ._common import dump_json, output_file_arg
 
 OPS = ("allreduce", "allgather", "reducescatter", "broadcast")
 #: Topology used when --topology is not given.
@@ -50,7 +50,7 @@ def register(sub) -> None:
     p.add_argument("--mode", choices=MODES, default="auto",
                    help="exact (every node), symmetric (each distinct step once) or auto (symmetric when exact)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--trace", metavar="FILE", default=None, help="write a Chrome trace / Perfetto JSON")
+    p.add_argument("--trace", metavar="FILE", default=None, type=output_file_arg, help="write a Chrome trace / Perfetto JSON")
     p.set_defaults(func=_run)
 
 

@@ -9,7 +9,7 @@ from ..evaluate import HOP_LATENCY_S
 from ..errors import ConfigError, require_positive, require_positive_int
 from ..search import DEFAULT_DATA_PARALLEL, SearchOptions, search_plans
 from ..workload import configure_workload
-from ._common import parse_set_options
+from ._common import output_dir_arg, parse_set_options
 from ._report import print_search, write_search
 
 
@@ -45,7 +45,7 @@ def register(sub) -> None:
     p.add_argument("--dataset", metavar="NAME", help="what an epoch is (default: the workload's)")
     p.add_argument("--all", action="store_true", help="list every fitting plan, not only the frontier")
     p.add_argument("--json", action="store_true", help="print the plans as a JSON list of records")
-    p.add_argument("--out", metavar="DIR", help="write plans.csv (every fitting plan) and plans.png into DIR")
+    p.add_argument("--out", metavar="DIR", type=output_dir_arg, help="write plans.csv (every fitting plan) and plans.png into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=_run)
 

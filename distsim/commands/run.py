@@ -9,7 +9,7 @@ from ..config import load_scenario
 from ..errors import ConfigError
 from ..evaluate import evaluate_plan
 from ..search import search_plans
-from ._common import dump_json
+from ._common import dump_json, output_dir_arg
 from ._report import format_table, print_search, records, write_csv, write_search
 
 #: Per-accelerator memory columns printed for a single plan (GiB).
@@ -30,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("file", metavar="FILE", help="scenario YAML file")
     p.add_argument("--all", action="store_true", help="with search: list every fitting plan, not only the frontier")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--out", metavar="DIR", help="write CSV (and, for a search, a PNG) into DIR")
+    p.add_argument("--out", metavar="DIR", type=output_dir_arg, help="write CSV (and, for a search, a PNG) into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar during a search")
     p.set_defaults(func=_run)
 
