@@ -32,6 +32,7 @@ from .files import load_yaml
 from .graph import Graph
 from .plan import Plan
 from .search import DEFAULT_DATA_PARALLEL, SearchOptions
+from .topology import MAX_TOPOLOGY_NODES
 from .workload import configure_workload
 
 SCHEMA_VERSION = 1
@@ -111,6 +112,8 @@ class SearchSpec:
             dp = tuple(require_positive_int("search data_parallel entry", d) for d in dp)
         else:
             dp = (require_positive_int("search data_parallel", dp),)
+        if max(dp) > MAX_TOPOLOGY_NODES:
+            raise ConfigError(f"search data_parallel {max(dp)} is more than {MAX_TOPOLOGY_NODES} (the limit)")
         object.__setattr__(self, "data_parallel", dp)
         if self.target_days is not None:
             object.__setattr__(self, "target_days", require_positive("search target_days", self.target_days))

@@ -307,6 +307,13 @@ def greedy_order(graph: Graph, ops: Iterable[int] | None = None) -> list[int]:
     return order
 
 
+#: Most ops a builder makes: a larger graph is refused while it is being built (about 5 s to build,
+#: far longer to search), naming the limit, instead of running for minutes.
+MAX_GRAPH_OPS = 500_000
+#: Largest integer workload dimension accepted (2**40, about 1.1e12).
+MAX_DIMENSION = 1 << 40
+
+
 class GraphBuilder:
     """Accumulates tensors and ops; :meth:`build` returns the :class:`Graph`.
 
@@ -347,6 +354,9 @@ class GraphBuilder:
 
         ``nbytes`` defaults to the sizes of inputs plus outputs.
         """
+        if len(self._ops) >= MAX_GRAPH_OPS:
+            raise ConfigError(f"workload {self.name}: the graph grows past {MAX_GRAPH_OPS} ops (the limit); "
+                              "use smaller dimensions (e.g. seq_len, layers)")
         out_names = []
         for out in outputs:
             if isinstance(out, tuple):
@@ -393,6 +403,8 @@ def check_dims(dims: dict, spec: dict[str, tuple[type, object]]) -> dict:
         value = dims.get(name, default)
         if typ is int:
             value = require_positive_int(name, value, allow_zero=(default == 0))
+            if value > MAX_DIMENSION:
+                raise ConfigError(f"{name} {value:.3g} is more than {MAX_DIMENSION} (the limit)")
         elif typ is str:
             if not isinstance(value, str):
                 raise ConfigError(f"{name} must be a string, got {value!r}")

@@ -71,3 +71,12 @@ def output_file_arg(text: str) -> str:
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def check_degrees(flag: str, degrees) -> None:
+    """Refuse parallel degrees past the largest topology distsim builds, up front."""
+    from ..topology import MAX_TOPOLOGY_NODES
+
+    too_big = [d for d in degrees if d > MAX_TOPOLOGY_NODES]
+    if too_big:
+        raise ConfigError(f"{flag} {too_big[0]} is more than {MAX_TOPOLOGY_NODES} accelerators (the limit)")

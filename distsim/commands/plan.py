@@ -9,7 +9,7 @@ from ..evaluate import HOP_LATENCY_S
 from ..errors import ConfigError, require_positive, require_positive_int
 from ..search import DEFAULT_DATA_PARALLEL, SearchOptions, search_plans
 from ..workload import configure_workload
-from ._common import output_dir_arg, parse_set_options
+from ._common import check_degrees, output_dir_arg, parse_set_options
 from ._report import print_search, write_search
 
 
@@ -59,7 +59,9 @@ def parse_degrees(text: str | None) -> tuple[int, ...]:
             out.append(int(item.strip()))
         except ValueError:
             raise ConfigError(f"--data-parallel expects comma-separated integers, got {text!r}") from None
-    return tuple(require_positive_int("--data-parallel entry", d) for d in out)
+    degrees = tuple(require_positive_int("--data-parallel entry", d) for d in out)
+    check_degrees("--data-parallel", degrees)
+    return degrees
 
 
 def _run(args) -> int:
