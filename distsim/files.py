@@ -164,8 +164,13 @@ def check_output_path(path: str | Path, what: str = "--out") -> Path:
     parent = p.parent
     if not parent.is_dir():
         raise ConfigError(f"{what} {short(text)}: directory {short(str(parent))} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"{what} {short(text)}: directory {short(str(parent))} is not writable")
+    try:  # a probe: os.access says yes for root in /proc
+        fd, probe = tempfile.mkstemp(prefix=".distsim-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{what} {short(text)}: cannot write in {short(str(parent))}: "
+                          f"{exc.strerror or exc}") from None
     return p
 
 
