@@ -92,8 +92,16 @@ def format_frame(df: pd.DataFrame, width: int = WIDTH) -> str:
     if not len(df.columns):
         return "(no columns)"
     cells = {c: [format_value(v) for v in df[c]] for c in df.columns}
-    size = {c: max([len(str(c))] + [len(x) for x in cells[c]]) for c in df.columns}
     key, rest = df.columns[0], list(df.columns[1:])
+    if max(len(x) for x in [str(key)] + cells[key]) > 30:  # a wide first column: lead each block by a row number
+        cells = {"#": [str(i + 1) for i in range(len(df))], **cells}
+        key, rest = "#", list(df.columns)
+    size = {c: max([len(str(c))] + [len(x) for x in cells[c]]) for c in cells}
+    room = width - size[key] - 2
+    for c in rest:  # a column wider than a whole block is cut (the CSV and --json keep every value)
+        if size[c] > room:
+            cells[c] = [x if len(x) <= room else x[: room - 3] + "..." for x in cells[c]]
+            size[c] = max([len(str(c))] + [len(x) for x in cells[c]])
     blocks, current, used = [], [], size[key]
     for c in rest:
         if current and used + 2 + size[c] > width:
@@ -102,7 +110,7 @@ def format_frame(df: pd.DataFrame, width: int = WIDTH) -> str:
         current.append(c)
         used += 2 + size[c]
     blocks.append(current)
-    text_cols = {c for c in df.columns if df[c].map(lambda v: isinstance(v, str)).all()}
+    text_cols = {c for c in df.columns if df[c].map(lambda v: isinstance(v, str)).all()} | {"#"}
     out = []
     for block in blocks:
         cols = [key, *block]
