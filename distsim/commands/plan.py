@@ -9,8 +9,8 @@ from ..evaluate import HOP_LATENCY_S
 from ..errors import ConfigError, require_positive, require_positive_int
 from ..search import DEFAULT_DATA_PARALLEL, SearchOptions, search_plans
 from ..workload import configure_workload
-from ._common import check_degrees, output_dir_arg, parse_set_options
-from ._report import print_search, write_search
+from ._common import check_degrees, output_dir_arg, output_file_arg, parse_set_options
+from ._report import print_search, trace_chosen, write_search
 
 
 def register(sub) -> None:
@@ -46,6 +46,8 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true", help="list every fitting plan, not only the frontier")
     p.add_argument("--json", action="store_true", help="print the plans as a JSON list of records")
     p.add_argument("--out", metavar="DIR", type=output_dir_arg, help="write plans.csv (every fitting plan) and plans.png into DIR")
+    p.add_argument("--trace", metavar="FILE", type=output_file_arg,
+                   help="write the chosen plan's simulated step as a Chrome/Perfetto trace (JSON)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=_run)
 
@@ -83,4 +85,6 @@ def _run(args) -> int:
     print_search(df, capacity_gib=units.to_gib(system.capacity_bytes), show_all=args.all, as_json=args.json)
     if args.out:
         write_search(df, args.out, "plans")
+    if args.trace:
+        trace_chosen(df, graph, system, args.dataset, args.trace)
     return 0

@@ -7,7 +7,7 @@ from ..costmodel import analyze_step
 from ..device import device_names, get_device
 from ..errors import ConfigError
 from ..workload import WORKLOADS, build_workload, workload_options
-from ._common import dump_json, parse_set_options
+from ._common import dump_json, output_file_arg, parse_set_options
 
 
 def register(sub) -> None:
@@ -27,6 +27,8 @@ def register(sub) -> None:
                    help="accelerator name or a YAML spec file (default: paper-v100; built in: %s)"
                    % ", ".join(_safe_device_names()))
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--trace", metavar="FILE", type=output_file_arg,
+                   help="write the step on one accelerator (cache-aware op times) as a Chrome/Perfetto trace")
     p.set_defaults(func=_run)
 
 
@@ -59,6 +61,8 @@ def _run(args) -> int:
     device = get_device(args.device)
     graph = build_workload(args.workload, **options)
     report = analyze_step(graph, device) | {"options": graph.dims}
+    if args.trace:
+        _trace(graph, device, args.trace)
     if args.json:
         print(dump_json(report))
         return 0
@@ -77,3 +81,14 @@ def _run(args) -> int:
     for name, value in rows:
         print(f"  {name:<24}{value}")
     return 0
+
+
+def _trace(graph, device, path: str) -> None:
+    """Simulate the step on one accelerator (cache-aware op times) and write its timeline."""
+    from ..costmodel import op_times_s
+    from ..parallel import simulate_plan
+    from ..plan import Plan
+    from ._report import write_trace
+
+    result = simulate_plan(graph, Plan(data_parallel=1).resolve(graph), op_times_s(graph, device, "cache_aware"))
+    write_trace(result, graph, path)
