@@ -118,7 +118,7 @@ def write_search(df: pd.DataFrame, out: str | Path, name: str) -> None:
         if len(df):
             from distsim.experiments.plan_search import plot
 
-            plot(df, stage.path, name=name)
+            plot(df, stage.path, name=name, paper=False)  # the paper's plan is the case study's only
     for path in stage.moved:
         print(f"wrote {path}", file=sys.stderr)
 
