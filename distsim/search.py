@@ -111,6 +111,8 @@ class SearchOptions:
             raise ConfigError(f"search embedding_shards must be true or false, got {self.embedding_shards!r}")
         if self.max_stages is not None:
             require_positive_int("max_stages", self.max_stages)
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise ConfigError(f"search progress must be true or false, got {self.progress!r}")
 
     @classmethod
     def field_names(cls) -> list[str]:
