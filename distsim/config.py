@@ -26,7 +26,7 @@ from pathlib import Path
 
 from . import units
 from .device import Device, get_device
-from .errors import ConfigError, require_positive, require_positive_int
+from .errors import ConfigError, require_in_range, require_positive, require_positive_int
 from .evaluate import System
 from .files import load_yaml
 from .graph import Graph
@@ -62,14 +62,14 @@ def build_system(device: Device, *, link_GBps: float | None = None, hop_latency_
         raise ConfigError(f"give {prefix}memory_GiB or {prefix}memory_GB, not both")
     kwargs: dict = {}
     if link_GBps is not None:
-        kwargs["link_bandwidth_bytes_per_s"] = require_positive(f"{prefix}link_GBps", link_GBps) * units.GB
+        kwargs["link_bandwidth_bytes_per_s"] = require_in_range(f"{prefix}link_GBps", link_GBps, 1e-6, 1e6, "GB/s") * units.GB
     if hop_latency_us is not None:
-        kwargs["hop_latency_s"] = require_positive(f"{prefix}hop_latency_us", hop_latency_us,
+        kwargs["hop_latency_s"] = require_in_range(f"{prefix}hop_latency_us", hop_latency_us, 1e-6, 1e9, "us",
                                                    allow_zero=True) * units.US
     if memory_GiB is not None:
-        kwargs["memory_bytes"] = require_positive(f"{prefix}memory_GiB", memory_GiB) * units.GiB
+        kwargs["memory_bytes"] = require_in_range(f"{prefix}memory_GiB", memory_GiB, 1e-6, 1e9, "GiB") * units.GiB
     if memory_GB is not None:
-        kwargs["memory_bytes"] = require_positive(f"{prefix}memory_GB", memory_GB) * units.GB
+        kwargs["memory_bytes"] = require_in_range(f"{prefix}memory_GB", memory_GB, 1e-6, 1e9, "GB") * units.GB
     if cost_mode is not None:
         kwargs["cost_mode"] = cost_mode
     return System(device=device, **kwargs)

@@ -58,3 +58,11 @@ def require_positive(field: str, value, *, allow_zero: bool = False) -> float:
         kind = "non-negative" if allow_zero else "positive"
         raise ConfigError(f"{field} must be {kind}, got {short(value)}")
     return value
+
+
+def require_in_range(field: str, value, low: float, high: float, unit: str = "", *, allow_zero: bool = False) -> float:
+    """:func:`require_positive`, then ``low <= value <= high`` (zero passes when allowed), naming the range."""
+    value = require_positive(field, value, allow_zero=allow_zero)
+    if not (low <= value <= high) and not (allow_zero and value == 0):
+        raise ConfigError(f"{field} must be between {low:g} and {high:g}{' ' + unit if unit else ''}, got {value:g}")
+    return value
