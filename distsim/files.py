@@ -174,6 +174,33 @@ def check_output_path(path: str | Path, what: str = "--out") -> Path:
     return p
 
 
+def check_output_dir_possible(path: str | Path, what: str = "--out") -> Path:
+    """Refuse an output directory that could not be made or written, without creating anything.
+
+    The nearest existing ancestor must be a directory where a file can be created (a probe file
+    is made and removed: permission bits alone do not tell, e.g. in /proc).
+    """
+    text = str(path)
+    if not text.strip():
+        raise ConfigError(f"{what}: an empty path; give a directory")
+    p = Path(text)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{what} {short(text)} exists and is not a directory")
+    existing = p
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{what} {short(text)}: {short(str(existing))} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".distsim-probe-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{what} {short(text)}: cannot write in {short(str(existing))}: "
+                          f"{exc.strerror or exc}") from None
+    return p
+
+
 def check_output_dir(path: str | Path, what: str = "--out") -> Path:
     """An output directory that exists or can be made, or a one-line ConfigError."""
     text = str(path)

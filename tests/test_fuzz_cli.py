@@ -52,13 +52,18 @@ def call(argv: list[str]) -> tuple[int, str, str]:
     """Run the CLI in-process; check the contract; return (status, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     start = time.process_time()  # CPU seconds: a busy machine does not make a call look hung
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a warning printed to a user counts as a failure
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                status = main(argv)
-            except SystemExit as exc:  # argparse: --help, malformed lines
-                status = exc.code if isinstance(exc.code, int) else 2
+    cwd = os.getcwd()
+    os.chdir(TMP)  # relative --out/--trace names land in the scratch folder, not the work tree
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a warning printed to a user counts as a failure
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    status = main(argv)
+                except SystemExit as exc:  # argparse: --help, malformed lines
+                    status = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        os.chdir(cwd)
     elapsed = time.process_time() - start
     stdout, stderr = out.getvalue(), err.getvalue()
     where = f"argv={argv!r}\nstdout={stdout[-2000:]}\nstderr={stderr[-4000:]}"

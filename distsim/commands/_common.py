@@ -52,11 +52,11 @@ def dump_json(obj) -> str:
 
 
 def output_dir_arg(text: str) -> str:
-    """argparse ``type`` for ``--out DIR``: made (if missing) and checked up front, before any work."""
-    from ..files import check_output_dir
+    """argparse ``type`` for ``--out DIR``: checked up front, before any work (created only when written)."""
+    from ..files import check_output_dir_possible
 
     try:
-        check_output_dir(text, "directory")
+        check_output_dir_possible(text, "directory")
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
