@@ -126,12 +126,6 @@ def run(quick: bool = False) -> pd.DataFrame:
     return df
 
 
-if __name__ == "__main__":
-    from distsim.experiments._runner import script_main
-
-    script_main(run)
-
-
 # ---- the report as a person reads it (distsim experiment table5) ----------------------------------
 #: Output names with units: memory is GiB (2^30 bytes), so the columns say so.
 COLUMN_NAMES = {"memory_gb": "memory_gib", "paper_memory_gb": "paper_memory_gib"}
@@ -181,3 +175,9 @@ def report(df: pd.DataFrame) -> str:
     return ("Table 5 (Hestness et al., PPoPP 2019): word-LM case study, ours beside the paper\n\n" + first
             + "\n\n(paper step s: the step time the paper's utilization implies; util: FLOP/s over peak)\n\n"
             + "Memory per accelerator of one worker (GiB = 2^30 bytes)\n\n" + second + "\n")
+
+
+if __name__ == "__main__":
+    from distsim.experiments._runner import script_main
+
+    script_main(run)
