@@ -35,17 +35,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from . import units
 from .datasets import Dataset, user_dataset
 from .device import Device, get_device
-from .errors import ConfigError, require_positive, require_positive_int
+from .errors import ConfigError, require_in_range, require_positive, require_positive_int
+from .files import load_yaml
 from .graph import Graph
 from .hardware import Hardware, TopologySpec, get_hardware, topology_spec
 from .topology import Topology, _si_options, load_topology
 from .plan import Plan
 from .search import DEFAULT_DATA_PARALLEL, SearchOptions
+from .topology import MAX_TOPOLOGY_NODES
 from .workload import configure_workload, workload_from_file
 
 SCHEMA_VERSION = 1
@@ -88,13 +88,14 @@ def build_hardware(device: Device | str | None = None, *, preset: str | None = N
     if device is not None:
         kwargs["device"] = get_device(device) if isinstance(device, str) else device
     if link_GBps is not None:
-        kwargs["link_bandwidth_bytes_per_s"] = require_positive(label("link_GBps"), link_GBps) * units.GB
+        kwargs["link_bandwidth_bytes_per_s"] = require_in_range(label("link_GBps"), link_GBps, 1e-6, 1e6, "GB/s") * units.GB
     if latency_us is not None:
-        kwargs["link_latency_s"] = require_positive(label("latency_us"), latency_us, allow_zero=True) * units.US
+        kwargs["link_latency_s"] = require_in_range(label("latency_us"), latency_us, 1e-6, 1e9, "us",
+                                                    allow_zero=True) * units.US
     if memory_GiB is not None:
-        kwargs["memory_bytes"] = require_positive(label("memory_GiB"), memory_GiB) * units.GiB
+        kwargs["memory_bytes"] = require_in_range(label("memory_GiB"), memory_GiB, 1e-6, 1e9, "GiB") * units.GiB
     if memory_GB is not None:
-        kwargs["memory_bytes"] = require_positive(label("memory_GB"), memory_GB) * units.GB
+        kwargs["memory_bytes"] = require_in_range(label("memory_GB"), memory_GB, 1e-6, 1e9, "GB") * units.GB
     if cost_model is not None:
         kwargs["cost_model"] = cost_model
     if topology is not None:
@@ -180,6 +181,8 @@ class SearchSpec:
             dp = tuple(require_positive_int("search data_parallel entry", d) for d in dp)
         else:
             dp = (require_positive_int("search data_parallel", dp),)
+        if max(dp) > MAX_TOPOLOGY_NODES:
+            raise ConfigError(f"search data_parallel {max(dp)} is more than {MAX_TOPOLOGY_NODES} (the limit)")
         object.__setattr__(self, "data_parallel", dp)
         if self.target_days is not None:
             object.__setattr__(self, "target_days", require_positive("search target_days", self.target_days))
@@ -220,7 +223,7 @@ def scenario_from_dict(data, *, base_dir: str | Path = ".", source: str = "scena
     data = _check_keys("top-level", data, TOP_KEYS)
     if "schema" not in data:
         raise ConfigError(f"missing key 'schema' (this format is schema: {SCHEMA_VERSION})")
-    if data["schema"] != SCHEMA_VERSION:
+    if data["schema"] != SCHEMA_VERSION or isinstance(data["schema"], bool):
         raise ConfigError(f"unsupported schema {data['schema']!r}; accepted: {SCHEMA_VERSION}")
     if "workload" not in data:
         raise ConfigError("missing key 'workload' (e.g. workload: {name: wordlm, preset: case-study})")
@@ -280,16 +283,7 @@ def _plan(where: str, data) -> Plan:
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario file; every problem is a one-line :class:`ConfigError` starting with the file name."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read scenario file {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    data = load_yaml(path, "scenario file")  # bytes, UTF-8, safe YAML with size guards
     try:
         return scenario_from_dict(data, base_dir=path.parent, source=str(path))
     except ConfigError as exc:

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from . import units
-from .errors import ConfigError, require_positive
+from .errors import ConfigError, require_positive, short
+from .files import parse_yaml, read_text
 
 _FILE_KEYS = {
     "description", "source", "peak_TFLOPS", "memory_bandwidth_GBps", "cache_MiB", "memory_GiB",
@@ -57,9 +56,9 @@ class Device:
             raise ConfigError(f"device {self.name}: peak_flop_per_s must name at least one precision")
         for prec, value in self.peak_flop_per_s.items():
             require_positive(f"device {self.name}: peak FLOP/s for {prec}", value)
-        if self.precision not in self.peak_flop_per_s:
+        if not isinstance(self.precision, str) or self.precision not in self.peak_flop_per_s:
             raise ConfigError(
-                f"device {self.name}: precision {self.precision!r} not in its peaks; accepted: "
+                f"device {self.name}: precision {short(self.precision)} not in its peaks; accepted: "
                 + ", ".join(self.peak_flop_per_s)
             )
         require_positive(f"device {self.name}: memory_bandwidth", self.memory_bandwidth_bytes_per_s)
@@ -67,8 +66,8 @@ class Device:
         require_positive(f"device {self.name}: memory", self.memory_bytes)
         for key in ("compute_efficiency", "bandwidth_efficiency"):
             value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and 0 < value <= 1):
-                raise ConfigError(f"device {self.name}: {key} must be in (0, 1], got {value!r}")
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 < value <= 1):
+                raise ConfigError(f"device {self.name}: {key} must be in (0, 1], got {short(value)}")
 
     @property
     def flop_per_s(self) -> float:
@@ -126,8 +125,14 @@ class Device:
             if key not in d:
                 raise ConfigError(f"device {name}: missing key {key!r}")
         peaks = d["peak_TFLOPS"]
-        if not isinstance(peaks, dict):
-            raise ConfigError(f"device {name}: peak_TFLOPS must map precision to TFLOP/s, got {peaks!r}")
+        if not isinstance(peaks, dict) or not peaks:
+            raise ConfigError(f"device {name}: peak_TFLOPS must map precision to TFLOP/s, got {short(peaks)}")
+        for key in ("precision", "description", "source"):
+            if key in d and not isinstance(d[key], str):
+                raise ConfigError(f"device {name}: {key} must be a string, got {short(d[key])}")
+        for key in ("compute_efficiency", "bandwidth_efficiency"):
+            if key in d:
+                require_positive(f"device {name}: {key}", d[key])
         return cls(
             name=name,
             peak_flop_per_s={k: require_positive(f"device {name}: peak_TFLOPS.{k}", v) * units.TERA for k, v in peaks.items()},
@@ -143,14 +148,13 @@ class Device:
 
 
 def _parse_file(text: str, origin: str) -> dict[str, Device]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML ({exc.__class__.__name__})") from None
+    doc = parse_yaml(text, origin)
     if not isinstance(doc, dict) or not isinstance(doc.get("devices"), dict):
         raise ConfigError(f"{origin}: expected a mapping with a 'devices' section")
-    if doc.get("schema", 1) != 1:
-        raise ConfigError(f"{origin}: unsupported schema {doc.get('schema')!r}; accepted: 1")
+    if doc.get("schema", 1) != 1 or isinstance(doc.get("schema"), bool):
+        raise ConfigError(f"{origin}: unsupported schema {short(doc.get('schema'))}; accepted: 1")
+    if not doc["devices"]:
+        raise ConfigError(f"{origin}: the 'devices' section is empty")
     return {name: Device.from_dict(name, spec) for name, spec in doc["devices"].items()}
 
 
@@ -161,11 +165,7 @@ def builtin_devices() -> dict[str, Device]:
 
 def load_devices(path: str | Path) -> dict[str, Device]:
     """Devices from a user's YAML file (same format as the built-in one)."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read device file {str(path)!r}: {exc.strerror}") from None
-    return _parse_file(text, str(path))
+    return _parse_file(read_text(path, "device file"), str(path))
 
 
 def device_names() -> list[str]:
@@ -177,6 +177,8 @@ def get_device(name: str, *, spec_file: str | Path | None = None) -> Device:
 
     ``name`` may also be a path to a YAML file holding exactly one device.
     """
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"device must be a device name or a YAML file path, got {short(name)}")
     devices = builtin_devices()
     if spec_file is not None:
         devices.update(load_devices(spec_file))

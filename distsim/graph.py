@@ -325,6 +325,13 @@ def greedy_order(graph: Graph, ops: Iterable[int] | None = None) -> list[int]:
     return order
 
 
+#: Most ops a builder makes: a larger graph is refused while it is being built (about 5 s to build,
+#: far longer to search), naming the limit, instead of running for minutes.
+MAX_GRAPH_OPS = 500_000
+#: Largest integer workload dimension accepted (2**40, about 1.1e12).
+MAX_DIMENSION = 1 << 40
+
+
 class GraphBuilder:
     """Accumulates tensors and ops of one training step; :meth:`build` returns the :class:`Graph`.
 
@@ -484,6 +491,9 @@ class GraphBuilder:
         inplace : bool
             The single output reuses the first input's buffer (``acc += x``).
         """
+        if len(self._ops) >= MAX_GRAPH_OPS:
+            raise ConfigError(f"workload {self.name}: the graph grows past {MAX_GRAPH_OPS} ops (the limit); "
+                              "use smaller dimensions (e.g. seq_len, layers)")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"op name must be a non-empty string, got {name!r}")
         if type(kind) is not OpKind:
@@ -623,6 +633,8 @@ def check_dims(dims: dict, spec: dict[str, tuple[type, object]]) -> dict:
         value = dims.get(name, default)
         if typ is int:
             value = require_positive_int(name, value, allow_zero=(default == 0))
+            if value > MAX_DIMENSION:
+                raise ConfigError(f"{name} {value:.3g} is more than {MAX_DIMENSION} (the limit)")
         elif typ is str:
             if not isinstance(value, str):
                 raise ConfigError(f"{name} must be a string, got {value!r}")

@@ -174,10 +174,12 @@ class Plan:
             for i, stage in enumerate(self.stages):
                 if isinstance(stage, str):
                     stage = (stage,)
-                if not len(stage) or not all(isinstance(x, str) for x in stage):
+                if not isinstance(stage, (list, tuple)) or not stage or not all(isinstance(x, str) for x in stage):
                     raise ConfigError(f"stages[{i}] must be a non-empty list of layer names, got {stage!r}")
                 stages.append(tuple(stage))
             object.__setattr__(self, "stages", tuple(stages))
+        if not isinstance(self.shard_layer, str):
+            raise ConfigError(f"shard_layer must be a layer name, got {self.shard_layer!r}")
         shard_stages = tuple(self.shard_stages or ())
         for s in shard_stages:
             require_positive_int("shard_stages entry", s, allow_zero=True)

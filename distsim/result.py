@@ -30,6 +30,7 @@ reports the device with the most compute (ties: the first).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,44 +112,100 @@ class Result:
         }
 
     # ---- export -----------------------------------------------------------
-    def chrome_trace(self) -> dict:
-        """The trace as a dict in Chrome's Trace Event format (times in microseconds)."""
-        events = []
-        pids: dict = {}
+    def chrome_trace(self, op_args: dict | None = None) -> dict:
+        """The trace as a dict in Chrome's Trace Event format (times in microseconds), for Perfetto.
 
-        def pid_of(name: str) -> int:
+        One process per accelerator (``device N``) with its compute and
+        communication tracks, a point-to-point send drawn on its sender's
+        ``send`` track, free-standing collectives under ``collectives`` and
+        one track per link under ``links``.  Each ``X`` event has the op's name,
+        kind, layer and phase, and ``bytes`` where it moves data; ``op_args``
+        ({op name: {key: value}}, e.g. FLOPs and bytes from the graph) adds more.
+        Events that overlap on one track are spread over extra tracks
+        (``comm #2``), so every track's events nest properly.
+        """
+        events: list[dict] = []
+        pids: dict = {}
+        tids: dict = {}
+        lanes: dict = {}  # (pid, track) -> end time of each lane's last event (us)
+        op_args = op_args or {}
+
+        def pid_of(name: str, order: int) -> int:
             if name not in pids:
                 pids[name] = len(pids) + 1
-                events.append({"ph": "M", "name": "process_name", "pid": pids[name], "tid": 0, "args": {"name": name}})
+                events.append({"ph": "M", "name": "process_name", "pid": pids[name], "tid": 0, "ts": 0,
+                               "args": {"name": name}})
+                events.append({"ph": "M", "name": "process_sort_index", "pid": pids[name], "tid": 0, "ts": 0,
+                               "args": {"sort_index": order}})
             return pids[name]
 
-        tids: dict = {}
-
-        def tid_of(pid: int, name: str) -> int:
+        def tid_of(pid: int, track: str, ts: float, end: float) -> int:
+            ends = lanes.setdefault((pid, track), [])
+            for lane, last in enumerate(ends):
+                if ts >= last - 1e-9:
+                    break
+            else:
+                lane = len(ends)
+                ends.append(0.0)
+            ends[lane] = end
+            name = track if lane == 0 else f"{track} #{lane + 1}"
             key = (pid, name)
             if key not in tids:
                 tids[key] = len(tids) + 1
-                events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tids[key], "args": {"name": name}})
+                events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tids[key], "ts": 0,
+                               "args": {"name": name}})
             return tids[key]
 
-        for row in self.ops.itertuples(index=False):
-            pid = pid_of("collectives" if row.device is None else f"device {row.device}")
-            tid = tid_of(pid, str(row.stream))
-            events.append({"ph": "X", "name": row.name, "cat": row.kind, "pid": pid, "tid": tid,
-                           "ts": row.start_s / units.US, "dur": row.duration_s / units.US,
-                           "args": {"layer": row.layer, "phase": row.phase}})
-        link_pid = pid_of("links")
-        for key, start, end, tag in self.link_spans:
-            tid = tid_of(link_pid, f"{key[0]}->{key[1]}")
-            events.append({"ph": "X", "name": tag, "cat": "transfer", "pid": link_pid, "tid": tid,
-                           "ts": start / units.US, "dur": (end - start) / units.US})
+        bytes_of: dict = {}
+        src_of: dict = {}
+        for row in self.transfers.itertuples(index=False):
+            bytes_of[row.tag] = bytes_of.get(row.tag, 0.0) + float(row.nbytes) * int(row.count)
+            src_of.setdefault(row.tag, row.src)
+
+        def device_name(device) -> str:
+            if isinstance(device, float) and device.is_integer():
+                device = int(device)
+            return f"device {device}"
+
+        rows = sorted(self.ops.itertuples(index=False), key=lambda r: (r.start_s, -r.duration_s))
+        for row in rows:
+            has_device = row.device is not None and not (isinstance(row.device, float) and math.isnan(row.device))
+            track = str(row.stream)
+            if has_device:
+                pid = pid_of(device_name(row.device), _sort_key(row.device))
+            elif row.name in src_of:  # a point-to-point send: on its sender
+                pid, track = pid_of(device_name(src_of[row.name]), _sort_key(src_of[row.name])), "send"
+            else:
+                pid = pid_of("collectives", 1 << 30)
+            ts, dur = row.start_s / units.US, max(0.0, row.duration_s / units.US)
+            args = {"kind": row.kind, "layer": row.layer, "phase": row.phase}
+            if row.name in bytes_of:
+                args["bytes"] = bytes_of[row.name]
+            args.update(op_args.get(row.name, {}))
+            events.append({"ph": "X", "name": row.name, "cat": row.kind, "pid": pid,
+                           "tid": tid_of(pid, track, ts, ts + dur), "ts": ts, "dur": dur, "args": args})
+        per_transfer = {row.tag: float(row.nbytes) for row in self.transfers.itertuples(index=False)}
+        for key, start, end, tag in sorted(self.link_spans, key=lambda span: (span[1], span[2])):
+            link_pid = pid_of("links", (1 << 30) + 1)
+            ts, dur = start / units.US, max(0.0, (end - start) / units.US)
+            args = {"bytes": per_transfer[tag]} if tag in per_transfer else {}
+            events.append({"ph": "X", "name": tag, "cat": "transfer", "pid": link_pid,
+                           "tid": tid_of(link_pid, f"{key[0]}->{key[1]}", ts, ts + dur), "ts": ts, "dur": dur,
+                           "args": args})
         return {"traceEvents": events, "displayTimeUnit": "ms"}
 
-    def to_chrome_trace(self, path: str | Path) -> Path:
-        """Write the Chrome trace / Perfetto JSON: one track per device stream and per link."""
-        path = Path(path)
-        path.write_text(json.dumps(self.chrome_trace(), default=str))
-        return path
+    def to_chrome_trace(self, path: str | Path, op_args: dict | None = None) -> Path:
+        """Write the Chrome trace / Perfetto JSON (see :meth:`chrome_trace`) atomically: whole or absent."""
+        from .files import write_text_atomic
+
+        return write_text_atomic(path, json.dumps(self.chrome_trace(op_args), default=str), "trace file")
+
+
+def _sort_key(device) -> int:
+    try:
+        return int(device)
+    except (TypeError, ValueError):
+        return 0
 
 
 def build_frames(op_rows, transfer_rows, link_bytes, link_busy, topology, step_time_s, streams):

@@ -112,6 +112,8 @@ class SearchOptions:
             raise ConfigError(f"search embedding_shards must be true or false, got {self.embedding_shards!r}")
         if self.max_stages is not None:
             require_positive_int("max_stages", self.max_stages)
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise ConfigError(f"search progress must be true or false, got {self.progress!r}")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -166,6 +168,11 @@ def table_layer(graph: Graph) -> str | None:
     return None
 
 
+#: Largest search grid (plans) tried: the case study's default grid has 2,400; a larger one would take
+#: hours, so it is refused up front with the ways to narrow it.
+MAX_CANDIDATES = 20_000
+
+
 def candidate_plans(graph: Graph, *, data_parallel: Sequence[int] = DEFAULT_DATA_PARALLEL,
                     max_accelerators: int | None = None, options: SearchOptions | None = None) -> list[Plan]:
     """The search grid, in a fixed order, without plans that differ only in switches that do nothing.
@@ -193,6 +200,10 @@ def candidate_plans(graph: Graph, *, data_parallel: Sequence[int] = DEFAULT_DATA
             continue
         if max_accelerators is not None and dp * len(stages) > max_accelerators:
             continue
+        if len(plans) >= MAX_CANDIDATES:
+            raise ConfigError(f"the search grid has more than {MAX_CANDIDATES} plans (the limit) for "
+                              f"{len(graph.layers())} layers; narrow it with max_stages (--max-stages), fewer "
+                              "data-parallel degrees or max_accelerators")
         plans.append(Plan(data_parallel=dp, stages=stages, shard_layer=table or "embedding", shard_stages=shards,
                           fuse_accumulation=fuse, schedule=schedule, comm_buffer=buffer))
     return plans

@@ -23,16 +23,19 @@ from pathlib import Path
 from typing import Hashable, Iterable, Sequence
 
 import networkx as nx
-import yaml
 
 from . import units
-from .errors import ConfigError, require_positive, require_positive_int
+from .errors import ConfigError, require_positive, require_positive_int, short
+from .files import load_yaml
 from .registry import Registry
 
 #: Reference link bandwidth: 56 GB/s (PPoPP 2019, Table 4).
 DEFAULT_BANDWIDTH_BYTES_PER_S = 56e9
 #: Default per-hop latency (alpha): 1 microsecond.  The paper states none.
 DEFAULT_LATENCY_S = 1e-6
+#: Most accelerators a topology builder is asked for; a larger one is refused up front
+#: (a networkx graph of this size takes about 1 GB and minutes to route).
+MAX_TOPOLOGY_NODES = 1 << 17
 
 TOPOLOGIES: Registry = Registry("topology", packages=["distsim.topologies"])
 
@@ -327,7 +330,12 @@ def check_link_params(bandwidth_bytes_per_s: float, latency_s: float, prefix: st
 
 def build_topology(name: str, nodes: int, **options) -> Topology:
     """A registered topology: ``build_topology("ring", 8, bandwidth_bytes_per_s=56e9)``."""
+    if not isinstance(name, str):
+        raise ConfigError(f"topology builder must be a name, got {short(name)}; accepted: {', '.join(TOPOLOGIES.names())}")
     builder = TOPOLOGIES.get(name)
+    n = require_positive_int(f"topology {name}: nodes", nodes)
+    if n > MAX_TOPOLOGY_NODES:
+        raise ConfigError(f"topology {name}: {n} nodes is more than {MAX_TOPOLOGY_NODES} (the limit)")
     try:
         return builder(nodes, **options)
     except TypeError as exc:
@@ -339,16 +347,25 @@ _FILE_KEYS = {"schema", "name", "builder", "nodes", "switches", "links", "defaul
 _LINK_KEYS = {"a", "b", "bandwidth_GBps", "latency_us"}
 
 
+def _name(node) -> str:
+    """A node name for a message, cut short."""
+    text = str(node) if isinstance(node, (str, int)) and not isinstance(node, bool) else short(node)
+    return text if len(text) <= 60 else text[:48] + f"...({len(text)} chars)"
+
+
 def _link_from_file(origin: str, entry, defaults: dict) -> tuple:
     if isinstance(entry, (list, tuple)) and len(entry) == 2:
         entry = {"a": entry[0], "b": entry[1]}
     if not isinstance(entry, dict):
-        raise ConfigError(f"{origin}: a link is [a, b] or a mapping with keys a, b, bandwidth_GBps, latency_us; got {entry!r}")
+        raise ConfigError(f"{origin}: a link is [a, b] or a mapping with keys a, b, bandwidth_GBps, latency_us; "
+                          f"got {short(entry)}")
     unknown = set(entry) - _LINK_KEYS
     if unknown:
         raise ConfigError(f"{origin}: unknown link key {sorted(unknown)[0]!r}; accepted: {', '.join(sorted(_LINK_KEYS))}")
     if "a" not in entry or "b" not in entry:
         raise ConfigError(f"{origin}: a link needs both ends 'a' and 'b'")
+    if entry["a"] == entry["b"]:
+        raise ConfigError(f"{origin}: link {_name(entry['a'])}-{_name(entry['b'])} joins a node to itself")
     bw = require_positive(f"{origin}: bandwidth_GBps", entry.get("bandwidth_GBps", defaults["bandwidth_GBps"]))
     lat = require_positive(f"{origin}: latency_us", entry.get("latency_us", defaults["latency_us"]), allow_zero=True)
     return entry["a"], entry["b"], bw * units.GB, lat * units.US
@@ -357,9 +374,11 @@ def _link_from_file(origin: str, entry, defaults: dict) -> tuple:
 def _si_options(origin: str, options) -> dict:
     """Builder options from a file: ``*_GBps`` -> ``*_bytes_per_s``, ``*_us`` -> ``*_s``."""
     if not isinstance(options, dict):
-        raise ConfigError(f"{origin}: options must be a mapping")
+        raise ConfigError(f"{origin}: options must be a mapping, got {short(options)}")
     out = {}
     for key, value in options.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{origin}: option name {short(key)} must be a string")
         if key.endswith("_GBps"):
             out[key[: -len("_GBps")] + "_bytes_per_s"] = require_positive(f"{origin}: {key}", value) * units.GB
         elif key.endswith("_us"):
@@ -381,9 +400,14 @@ def topology_from_dict(doc: dict, origin: str = "topology") -> Topology:
     unknown = set(doc) - _FILE_KEYS
     if unknown:
         raise ConfigError(f"{origin}: unknown key {sorted(unknown)[0]!r}; accepted: {', '.join(sorted(_FILE_KEYS))}")
-    if doc.get("schema", 1) != 1:
-        raise ConfigError(f"{origin}: unsupported schema {doc.get('schema')!r}; accepted: 1")
-    name = str(doc.get("name", Path(origin).stem))
+    if doc.get("schema", 1) != 1 or isinstance(doc.get("schema"), bool):
+        raise ConfigError(f"{origin}: unsupported schema {short(doc.get('schema'))}; accepted: 1")
+    name = doc.get("name", Path(origin).stem)
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{origin}: name must be a string, got {short(name)}")
+    duplex = doc.get("duplex", True)
+    if not isinstance(duplex, bool):
+        raise ConfigError(f"{origin}: duplex must be true or false, got {short(duplex)}")
     defaults = {"bandwidth_GBps": DEFAULT_BANDWIDTH_BYTES_PER_S / units.GB, "latency_us": DEFAULT_LATENCY_S / units.US}
     raw_defaults = doc.get("defaults") or {}
     if not isinstance(raw_defaults, dict) or set(raw_defaults) - set(defaults):
@@ -393,47 +417,56 @@ def topology_from_dict(doc: dict, origin: str = "topology") -> Topology:
         options = _si_options(origin, doc.get("options") or {})
         options.setdefault("bandwidth_bytes_per_s", require_positive(f"{origin}: bandwidth_GBps", defaults["bandwidth_GBps"]) * units.GB)
         options.setdefault("latency_s", require_positive(f"{origin}: latency_us", defaults["latency_us"], allow_zero=True) * units.US)
-        topo = build_topology(doc["builder"], doc.get("nodes"), **options)
+        for key in ("switches", "links"):
+            if key in doc:
+                raise ConfigError(f"{origin}: {key!r} does not apply with 'builder' (the builder makes its own)")
+        if "nodes" not in doc:
+            raise ConfigError(f"{origin}: 'builder' needs 'nodes' (the number of accelerators)")
+        topo = build_topology(doc["builder"], doc["nodes"], **options)
         topo.name = name
+        topo.duplex = duplex
         return topo
-    nodes, switches, links = doc.get("nodes"), doc.get("switches") or [], doc.get("links")
+    if "options" in doc:
+        raise ConfigError(f"{origin}: 'options' applies only with 'builder'")
+    nodes, switches, links = doc.get("nodes"), doc.get("switches", []), doc.get("links")
     if not isinstance(nodes, list) or not nodes:
-        raise ConfigError(f"{origin}: 'nodes' must list the accelerators")
+        raise ConfigError(f"{origin}: 'nodes' must list the accelerators, got {short(nodes)}")
+    if switches is None:
+        switches = []
+    if not isinstance(switches, list):
+        raise ConfigError(f"{origin}: 'switches' must be a list of switch names, got {short(switches)}")
     if not isinstance(links, list):
-        raise ConfigError(f"{origin}: 'links' must be a list")
+        raise ConfigError(f"{origin}: 'links' must be a list, got {short(links)}")
+    if len(nodes) + len(switches) > MAX_TOPOLOGY_NODES:
+        raise ConfigError(f"{origin}: {len(nodes) + len(switches)} nodes is more than {MAX_TOPOLOGY_NODES} (the limit)")
     g = nx.Graph()
-    for n in nodes:
-        g.add_node(n, kind=ACCELERATOR)
-    for s in switches:
-        if s in g:
-            raise ConfigError(f"{origin}: node {s!r} is both an accelerator and a switch")
-        g.add_node(s, kind=SWITCH)
+    for field_name, names, kind in (("nodes", nodes, ACCELERATOR), ("switches", switches, SWITCH)):
+        for n in names:
+            if isinstance(n, bool) or not isinstance(n, (str, int)):
+                raise ConfigError(f"{origin}: {field_name} entry {short(n)} must be a name (string or integer)")
+            if n in g:
+                raise ConfigError(f"{origin}: node {short(n)} is declared twice")
+            g.add_node(n, kind=kind)
     for entry in links:
         a, b, bw, lat = _link_from_file(origin, entry, defaults)
         for end in (a, b):
-            if end not in g:
-                raise ConfigError(f"{origin}: link end {end!r} is not a declared node or switch")
+            if isinstance(end, bool) or not isinstance(end, (str, int)) or end not in g:
+                raise ConfigError(f"{origin}: link end {short(end)} is not a declared node or switch")
         if g.has_edge(a, b):
-            raise ConfigError(f"{origin}: link {a}-{b} is listed twice")
+            raise ConfigError(f"{origin}: link {_name(a)}-{_name(b)} is listed twice")
         add_link(g, a, b, bw, lat)
-    return Topology(name, g, duplex=bool(doc.get("duplex", True)))
+    return Topology(name, g, duplex=duplex)
 
 
 def load_topology(path: str | Path) -> Topology:
-    """A topology from a YAML file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read topology file {str(path)!r}: {exc.strerror}") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-    return topology_from_dict(doc, str(path))
+    """A topology from a YAML file (read safely: see :mod:`distsim.files`)."""
+    return topology_from_dict(load_yaml(path, "topology file"), str(path))
 
 
 def get_topology(name_or_file: str, nodes: int, **options) -> Topology:
     """A builder by name (built for ``nodes`` accelerators) or a YAML file path."""
+    if not isinstance(name_or_file, str) or not name_or_file:
+        raise ConfigError(f"topology must be a name or a YAML file path, got {short(name_or_file)}")
     if name_or_file.endswith((".yaml", ".yml")) or Path(name_or_file).is_file():
         return load_topology(name_or_file)
     return build_topology(name_or_file, nodes, **options)

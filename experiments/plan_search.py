@@ -42,8 +42,18 @@ def run(quick: bool = False) -> pd.DataFrame:
     return df
 
 
-def plot(df: pd.DataFrame, out_dir, name: str = "plan_search") -> list[Path]:
-    """Days per epoch vs accelerators of every fitting plan, the Pareto frontier joined by a line."""
+def paper_plan() -> dict:
+    """The paper's final plan (Table 5's last row): accelerators, days per epoch and its label."""
+    from distsim.experiments.table5 import PAPER
+
+    row = PAPER[-1]
+    return {"accelerators": row["accelerators"], "days_per_epoch": row["days_per_epoch"],
+            "label": f"paper's plan (Table 5: {row['accelerators']} accelerators, {row['days_per_epoch']:g} days)"}
+
+
+def plot(df: pd.DataFrame, out_dir, name: str = "plan_search", paper: bool = True) -> list[Path]:
+    """Days per epoch vs accelerators of every fitting plan, the Pareto frontier joined by a line, the chosen
+    plan (star) and, with ``paper``, the paper's plan (Table 5's last row); the legend lists only what is drawn."""
     if not len(df):
         return []
     import matplotlib
@@ -51,19 +61,36 @@ def plot(df: pd.DataFrame, out_dir, name: str = "plan_search") -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    ax.scatter(df["accelerators"], df["days_per_epoch"], s=12, color="0.65", label="fits in memory")
-    front = df[df["pareto"]].sort_values("accelerators", kind="mergesort")
-    ax.plot(front["accelerators"], front["days_per_epoch"], "o-", color="tab:red", ms=4, label="Pareto frontier")
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    others = df[~df["pareto"].astype(bool)]
+    if len(others):
+        ax.scatter(others["accelerators"], others["days_per_epoch"], s=12, color="0.65",
+                   label="fits in memory (not on the frontier)")
+    front = df[df["pareto"].astype(bool)].sort_values("accelerators", kind="mergesort")
+    ax.plot(front["accelerators"], front["days_per_epoch"], "o-", color="tab:red", ms=4, zorder=3,
+            label="Pareto frontier")
     target = df.attrs.get("target_days")
+    best = best_plan(df, target)
+    if best is None:
+        best = df.sort_values("days_per_epoch", kind="mergesort").iloc[0]
+    ax.plot([best["accelerators"]], [best["days_per_epoch"]], "*", ms=18, color="tab:green", ls="none", zorder=1,
+            label=f"chosen plan ({int(best['accelerators'])} accelerators, {best['days_per_epoch']:.3g} days)")
+    ys = list(df["days_per_epoch"])
+    if paper:
+        ref = paper_plan()
+        ax.plot([ref["accelerators"]], [ref["days_per_epoch"]], "D", ms=7, mfc="none", mec="black", ls="none",
+                label=ref["label"])
+        ys.append(ref["days_per_epoch"])
     if target is not None:
-        ax.axhline(target, color="tab:blue", ls=":", label=f"target {target:g} days")
+        ax.axhline(target, color="tab:blue", ls=":", label=f"target {target:g} days per epoch")
+        ys.append(target)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_ylim(min(ys) / 1.5, max(ys) * 1.5)  # every labelled mark inside the axes
     ax.set_xlabel("accelerators")
     ax.set_ylabel("days per epoch")
-    ax.legend(fontsize=8)
-    ax.set_title("Plans that fit: days per epoch vs accelerators", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title("Plans that fit in memory: days per epoch vs accelerators", fontsize=9)
     fig.tight_layout()
     path = Path(out_dir) / f"{name}.png"
     fig.savefig(path, dpi=120)

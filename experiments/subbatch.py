@@ -245,11 +245,14 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
     ax2.plot(df["subbatch"], df["per_op_s_per_sample"], color="tab:orange", label="Step time / subbatch sample (right)")
     ax2.set_yscale("log", base=2)
     ax2.set_ylabel("Train step time / sample (s)")
-    for key, color, axis, col in (("ridge", "tab:blue", ax, "intensity"), ("saturation", "tab:green", ax, "intensity"),
-                                  ("chosen", "tab:orange", ax2, "per_op_s_per_sample")):
-        sel = df[df.get(f"is_{key}", False) == True]  # noqa: E712 (pandas mask)
-        if len(sel):
-            axis.plot(sel["subbatch"], sel[col], "o", color=color, ms=7)
+    marks = (("ridge", "tab:blue", ax, "intensity", "o", "ridge subbatch (intensity = ridge point)"),
+             ("saturation", "tab:green", ax, "intensity", "s", "saturation subbatch"),
+             ("chosen", "tab:orange", ax2, "per_op_s_per_sample", "*", "chosen subbatch"))
+    for key, color, axis, col, marker, label in marks:
+        sel = df[df[f"is_{key}"].astype(bool)] if f"is_{key}" in df.columns else df.iloc[:0]
+        if len(sel):  # only marks that are drawn get a legend entry
+            axis.plot(sel["subbatch"], sel[col], marker, color=color, ms=8, ls="none",
+                      label=f"{label}: {int(sel['subbatch'].iloc[0])}")
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
     ax.legend(lines, labels, loc="upper center", fontsize=7, bbox_to_anchor=(0.5, -0.18), ncol=2)

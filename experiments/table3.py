@@ -80,16 +80,21 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = ["tflops_per_step", "tb_per_step", "min_footprint_gb", "step_s", "epoch_days"]
-    fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 3.2))
-    for ax, col in zip(axes, cols):
+    # (column, title with its unit): TFLOP and TB are 1e12, memory GiB is 2^30 bytes.
+    cols = [("tflops_per_step", "FLOPs per step (TFLOP)"), ("tb_per_step", "bytes accessed per step (TB)"),
+            ("min_footprint_gb", "min. memory footprint (GiB)"), ("step_s", "step time (s)"),
+            ("epoch_days", "epoch time (days)")]
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.3 * len(cols), 3.4))
+    for ax, (col, title) in zip(axes, cols):
         x = range(len(df))
-        ax.bar([i - 0.2 for i in x], df[f"paper_{col}"], width=0.4, label="paper")
+        ax.bar([i - 0.2 for i in x], df[f"paper_{col}"], width=0.4, label="paper (Table 3)")
         ax.bar([i + 0.2 for i in x], df[col], width=0.4, label="ours")
         ax.set_yscale("log")
         ax.set_xticks(list(x), df["domain"], rotation=45)
-        ax.set_title(col)
-    axes[0].legend()
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel(title.split("(")[-1].rstrip(")") + " (log scale)", fontsize=8)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Table 3 (PPoPP 2019) at the target accuracy: paper vs ours", fontsize=10)
     fig.tight_layout()
     path = Path(out_dir) / "table3.png"
     fig.savefig(path, dpi=120)

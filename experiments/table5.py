@@ -102,7 +102,7 @@ def baseline_rows(device_name: str = "paper-v100") -> list[dict]:
 def notes(df: pd.DataFrame) -> list[str]:
     """The typo, the planner's checks against what the paper implies, failed memory checks, residuals."""
     row2, row4 = df.iloc[1], df.iloc[3]
-    out = [TYPO_NOTE]
+    out = [f"hardware: {paper_hardware().describe()}", TYPO_NOTE]
     for i in (2, 3):
         r = df.iloc[i]
         out.append(f"{r['stage']}: data-parallel overhead over the cache-aware step {r['step_s'] - row2['step_s']:.2f} s "
@@ -127,6 +127,57 @@ def run(quick: bool = False) -> pd.DataFrame:
     df = pd.DataFrame(baseline_rows())
     df.attrs["notes"] = notes(df)
     return df
+
+
+# ---- the report as a person reads it (distsim experiment table5) ----------------------------------
+#: Output names with units: memory is GiB (2^30 bytes), so the columns say so.
+COLUMN_NAMES = {"memory_gb": "memory_gib", "paper_memory_gb": "paper_memory_gib"}
+
+
+def report(df: pd.DataFrame) -> str:
+    """Table 5 as the paper prints it, ours beside the paper with the difference, in two tables of <= 120 columns.
+
+    Days and utilization first (what the paper's rows argue), then memory per
+    accelerator of one worker against the device's capacity.
+    """
+    from distsim.device import get_device
+    from distsim.experiments._runner import format_value, render_table
+
+    def get(row, *names):
+        for name in names:
+            if name in row and row[name] is not None:
+                return row[name]
+        return None
+
+    def pct(value):
+        return "-" if value is None else f"{value:.1%}"
+
+    def diff(ours, paper):
+        return "-" if ours is None or not paper else f"{(ours - paper) / paper:+.0%}"
+
+    def gib(values):
+        return "-" if not isinstance(values, (list, tuple)) else ", ".join(f"{v:.4g}" for v in values)
+
+    capacity_gib = units.to_gib(get_device("paper-v100").memory_bytes)
+    speed, memory = [], []
+    for i, row in enumerate(df.to_dict(orient="records"), start=1):
+        days, paper_days = get(row, "days_per_epoch"), get(row, "paper_days_per_epoch")
+        step, paper_step = get(row, "step_s"), get(row, "paper_step_s")
+        speed.append([str(i), str(row["stage"]), format_value(row["accelerators"]), format_value(row["batch"]),
+                      f"{days:.4g}", f"{paper_days:g}", diff(days, paper_days),
+                      pct(get(row, "utilization")), pct(get(row, "paper_utilization")),
+                      f"{step:.3g}", f"{paper_step:.3g}", diff(step, paper_step)])
+        fits = get(row, "fits")
+        memory.append([str(i), str(row["stage"]), gib(get(row, "memory_gib", "memory_gb")),
+                       gib(get(row, "paper_memory_gib", "paper_memory_gb")),
+                       "-" if fits is None else ("yes" if fits else "no")])
+    first = render_table(["#", "configuration", "accel", "batch", "days/epoch", "paper", "diff", "util",
+                          "paper", "step s", "paper", "diff"], speed, left=2)
+    second = render_table(["#", "configuration", "memory GiB per accelerator", "paper GiB",
+                           f"fits {capacity_gib:.3g} GiB"], memory, left=4)
+    return ("Table 5 (Hestness et al., PPoPP 2019): word-LM case study, ours beside the paper\n\n" + first
+            + "\n\n(paper step s: the step time the paper's utilization implies; util: FLOP/s over peak)\n\n"
+            + "Memory per accelerator of one worker (GiB = 2^30 bytes)\n\n" + second + "\n")
 
 
 if __name__ == "__main__":

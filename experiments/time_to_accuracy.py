@@ -176,22 +176,28 @@ def plot(df: pd.DataFrame, out_dir) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    # Three panels, one quantity each: time to target (h), steps to target, step time (s).
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     for (k, batch), g in df.groupby(["k_model", "batch"], sort=True):
         style = "-" if k == df["k_model"].min() else "--"
         line, = axes[0].plot(g["params"], g["time_to_target_s"] / units.HOUR, style, marker="o", ms=3,
                              label=f"batch {batch}, k={k:g}")
         best = g[g["fastest_for_batch"]]
-        axes[0].plot(best["params"], best["time_to_target_s"] / units.HOUR, "*", ms=12, color=line.get_color())
-        axes[1].plot(g["params"], g["steps"], style, color=line.get_color(), label=f"steps, batch {batch}, k={k:g}")
+        axes[0].plot(best["params"], best["time_to_target_s"] / units.HOUR, "*", ms=12, color=line.get_color(), ls="none")
+        axes[1].plot(g["params"], g["steps"], style, color=line.get_color(), label=f"batch {batch}, k={k:g}")
     first = df[(df["k_model"] == df["k_model"].min())]
     for batch, g in first.groupby("batch"):
-        axes[1].plot(g["params"], g["step_time_s"] * 1e4, ":", label=f"step time x 1e4 s, batch {batch}")
+        axes[2].plot(g["params"], g["step_time_s"], "-", marker=".", label=f"batch {batch}")
+    axes[0].plot([], [], "*", color="0.3", ms=10, ls="none", label="fastest for its batch")
     axes[0].set(xscale="log", yscale="log", xlabel="parameters", ylabel="time to target (hours)",
-                title=f"word LM to {TARGET_LOSS} nat/word on {DEVICE} (star: fastest)")
-    axes[1].set(xscale="log", yscale="log", xlabel="parameters", title="steps to target and step time")
-    axes[0].legend(fontsize=7)
-    axes[1].legend(fontsize=6)
+                title=f"word LM to {TARGET_LOSS} nat/word on {DEVICE}")
+    axes[1].set(xscale="log", yscale="log", xlabel="parameters", ylabel="steps to target",
+                title="steps to target")
+    axes[2].set(xscale="log", yscale="log", xlabel="parameters", ylabel="step time (s)",
+                title="time per training step")
+    for ax, size in zip(axes, (7, 7, 7)):
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=size)
     src = df["step_time_source"].iloc[0]
     fig.text(0.01, 0.01, f"step time: {src}; steps law illustrative", fontsize=7)
     fig.tight_layout(rect=(0, 0.03, 1, 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 
@@ -48,3 +49,34 @@ def _jsonable(value):
 def dump_json(obj) -> str:
     """JSON text with NaN/inf as null and numpy scalars as Python numbers."""
     return json.dumps(_jsonable(obj), indent=2)
+
+
+def output_dir_arg(text: str) -> str:
+    """argparse ``type`` for ``--out DIR``: checked up front, before any work (created only when written)."""
+    from ..files import check_output_dir_possible
+
+    try:
+        check_output_dir_possible(text, "directory")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def output_file_arg(text: str) -> str:
+    """argparse ``type`` for ``--trace FILE``: refused up front when empty, a directory or in a missing one."""
+    from ..files import check_output_path
+
+    try:
+        check_output_path(text, "file")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def check_degrees(flag: str, degrees) -> None:
+    """Refuse parallel degrees past the largest topology distsim builds, up front."""
+    from ..topology import MAX_TOPOLOGY_NODES
+
+    too_big = [d for d in degrees if d > MAX_TOPOLOGY_NODES]
+    if too_big:
+        raise ConfigError(f"{flag} {too_big[0]} is more than {MAX_TOPOLOGY_NODES} accelerators (the limit)")

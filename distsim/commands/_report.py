@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from ..files import StagedOutputs
 from ..search import best_plan
-from ._common import dump_json
+from ._common import _jsonable, dump_json
 
 #: Columns of the text table: (column, header, format).
 TABLE = (
@@ -96,20 +98,77 @@ def records(df: pd.DataFrame) -> list[dict]:
     return df.to_dict(orient="records")
 
 
+def csv_ready(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose list and dict cells are JSON strings (``["embedding"]``), not Python reprs."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object and out[col].map(lambda v: isinstance(v, (list, tuple, dict))).any():
+            out[col] = out[col].map(lambda v: json.dumps(_jsonable(v)) if isinstance(v, (list, tuple, dict)) else v)
+    return out
+
+
 def write_csv(df: pd.DataFrame, out: str | Path, name: str) -> Path:
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.csv"
-    df.to_csv(path, index=False)
-    print(f"wrote {path}", file=sys.stderr)
-    return path
+    """Write ``out/name.csv`` atomically (list columns as JSON strings)."""
+    with StagedOutputs(out) as stage:
+        csv_ready(df).to_csv(stage.path / f"{name}.csv", index=False)
+    for path in stage.moved:
+        print(f"wrote {path}", file=sys.stderr)
+    return stage.moved[0]
 
 
 def write_search(df: pd.DataFrame, out: str | Path, name: str) -> None:
-    """CSV of every fitting plan and, when any fit, the days-vs-accelerators scatter (PNG)."""
-    write_csv(df, out, name)
-    if len(df):
-        from distsim.experiments.plan_search import plot
+    """CSV of every fitting plan and, when any fit, the days-vs-accelerators scatter (PNG); both or neither."""
+    with StagedOutputs(out) as stage:
+        csv_ready(df).to_csv(stage.path / f"{name}.csv", index=False)
+        if len(df):
+            from distsim.experiments.plan_search import plot
 
-        for path in plot(df, out, name=name):
-            print(f"wrote {path}", file=sys.stderr)
+            plot(df, stage.path, name=name, paper=False)  # the paper's plan is the case study's only
+    for path in stage.moved:
+        print(f"wrote {path}", file=sys.stderr)
+
+
+# ---- timelines (--trace FILE) ---------------------------------------------------------------
+def op_args(graph) -> dict:
+    """{op name: {"flops", "memory_bytes"}} from the graph, for the trace's event args."""
+    return {op.name: {"flops": int(op.flops), "memory_bytes": int(op.nbytes)} for op in graph.ops}
+
+
+def write_trace(result, graph, path: str) -> None:
+    """Write ``result``'s step as a Chrome/Perfetto trace (atomically) and say so on stderr."""
+    args = op_args(graph)
+    names = {name.split("[")[0] for name in result.ops["name"]} | set(result.ops["name"])
+    written = result.to_chrome_trace(path, op_args={n: args[n.split("[")[0]] for n in names
+                                                    if n.split("[")[0] in args})
+    print(f"wrote {written} (open in https://ui.perfetto.dev or chrome://tracing)", file=sys.stderr)
+
+
+def chosen_row(df: pd.DataFrame):
+    """The plan a search's verdict names: the best for the target, else the fastest; None when none fits."""
+    if not len(df):
+        return None
+    best = best_plan(df, df.attrs.get("target_days"))
+    return best if best is not None else df.sort_values("days_per_epoch", kind="mergesort").iloc[0]
+
+
+def plan_of_row(row):
+    """The :class:`~distsim.plan.Plan` of one row of a search's table."""
+    from ..plan import Plan
+
+    fractions = row.get("shard_fractions")
+    return Plan(data_parallel=int(row["data_parallel"]), stages=tuple(tuple(s) for s in row["stage_layers"]),
+                shard_stages=tuple(int(s) for s in row["shard_stages"] or ()),
+                shard_fractions=None if fractions is None else tuple(fractions), schedule=row["schedule"],
+                fuse_accumulation=bool(row["fuse_accumulation"]), comm_buffer=row["comm_buffer"])
+
+
+def trace_chosen(df: pd.DataFrame, graph, hardware, dataset, path: str) -> None:
+    """Simulate the search's chosen plan again and write its trace; a line on stderr when none fits."""
+    from ..evaluate import evaluate_plan
+
+    row = chosen_row(df)
+    if row is None:
+        print(f"no plan fits, so no trace was written to {path}", file=sys.stderr)
+        return
+    ev = evaluate_plan(graph, plan_of_row(row), hardware, dataset=dataset)
+    write_trace(ev.result, ev.graph, path)

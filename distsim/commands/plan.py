@@ -9,8 +9,8 @@ from ..errors import ConfigError, require_positive, require_positive_int
 from ..hardware import HOP_LATENCY_S
 from ..search import DEFAULT_DATA_PARALLEL, SearchOptions, search_plans
 from ..workload import configure_workload, resolve_workload_arg
-from ._common import parse_set_options
-from ._report import print_search, write_search
+from ._common import check_degrees, output_dir_arg, output_file_arg, parse_set_options
+from ._report import print_search, trace_chosen, write_search
 
 
 def register(sub) -> None:
@@ -43,7 +43,9 @@ def register(sub) -> None:
     data.add_argument("--samples", type=float, metavar="N", help="samples in an epoch (your own data set)")
     p.add_argument("--all", action="store_true", help="list every fitting plan, not only the frontier")
     p.add_argument("--json", action="store_true", help="print the plans as a JSON list of records")
-    p.add_argument("--out", metavar="DIR", help="write plans.csv (every fitting plan) and plans.png into DIR")
+    p.add_argument("--out", metavar="DIR", type=output_dir_arg, help="write plans.csv (every fitting plan) and plans.png into DIR")
+    p.add_argument("--trace", metavar="FILE", type=output_file_arg,
+                   help="write the chosen plan's simulated step as a Chrome/Perfetto trace (JSON)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.add_argument("--gpus", metavar="N,N,...", help="search tensor x pipeline x data parallelism, micro-batch, "
                    "schedule, ZeRO and recomputation on N GPUs instead (a workload with a micro_batch option, "
@@ -89,7 +91,9 @@ def parse_degrees(text: str | None) -> tuple[int, ...]:
             out.append(int(item.strip()))
         except ValueError:
             raise ConfigError(f"--data-parallel expects comma-separated integers, got {text!r}") from None
-    return tuple(require_positive_int("--data-parallel entry", d) for d in out)
+    degrees = tuple(require_positive_int("--data-parallel entry", d) for d in out)
+    check_degrees("--data-parallel", degrees)
+    return degrees
 
 
 def _run(args) -> int:
@@ -113,4 +117,6 @@ def _run(args) -> int:
     print_search(df, hardware=hardware, show_all=args.all, as_json=args.json)
     if args.out:
         write_search(df, args.out, "plans")
+    if args.trace:
+        trace_chosen(df, graph, hardware, dataset, args.trace)
     return 0

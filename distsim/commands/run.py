@@ -9,8 +9,8 @@ from ..datasets import user_dataset
 from ..errors import ConfigError
 from ..evaluate import evaluate_plan
 from ..search import search_plans
-from ._common import dump_json
-from ._report import format_table, print_search, records, write_csv, write_search
+from ._common import dump_json, output_dir_arg, output_file_arg
+from ._report import format_table, print_search, records, trace_chosen, write_csv, write_search, write_trace
 
 #: Per-accelerator memory columns printed for a single plan (GiB).
 MEMORY_COLUMNS = ("stage", "layers", "weights_gib", "optimizer_state_gib", "gradients_gib", "activations_gib",
@@ -31,7 +31,9 @@ def register(sub) -> None:
     p.add_argument("file", metavar="FILE", help="scenario YAML file")
     p.add_argument("--all", action="store_true", help="with search: list every fitting plan, not only the frontier")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--out", metavar="DIR", help="write CSV (and, for a search, a PNG) into DIR")
+    p.add_argument("--out", metavar="DIR", type=output_dir_arg, help="write CSV (and, for a search, a PNG) into DIR")
+    p.add_argument("--trace", metavar="FILE", type=output_file_arg,
+                   help="write the simulated step (of the plan, or the search's chosen plan) as a Chrome/Perfetto trace")
     p.add_argument("--no-progress", action="store_true", help="no progress bar during a search")
     p.add_argument("--samples", type=float, metavar="N",
                    help="samples in an epoch (your own data set; replaces the file's dataset)")
@@ -44,6 +46,9 @@ def _run(args) -> int:
         from dataclasses import replace
 
         scenario = replace(scenario, dataset=user_dataset(args.samples, field="--samples"))
+    if args.trace and scenario.search is None and not scenario.single:
+        raise ConfigError("--trace needs a file with one plan (plan:) or a search (it traces the chosen plan), "
+                          f"not {len(scenario.plans)} plans")
     graph = scenario.workload.build()
     hardware = scenario.hardware
     if scenario.search is not None:
@@ -58,6 +63,8 @@ def _run(args) -> int:
         print_search(df, hardware=hardware, show_all=args.all, as_json=args.json)
         if args.out:
             write_search(df, args.out, scenario.name)
+        if args.trace:
+            trace_chosen(df, graph, hardware, scenario.dataset, args.trace)
         return 0
 
     label = "plan" if scenario.single else "plans[{}]"
@@ -86,6 +93,8 @@ def _run(args) -> int:
         if args.out:
             write_csv(table, args.out, scenario.name)
             write_csv(memory, args.out, f"{scenario.name}_memory")
+        if args.trace:
+            write_trace(ev.result, ev.graph, args.trace)
         return 0
 
     if args.json:

@@ -6,7 +6,7 @@ from .. import units
 from ..costmodels import analyze_step, cost_model_names, get_cost_model
 from ..device import device_names, get_device
 from ..workload import WORKLOADS, configure_workload, resolve_workload_arg, workload_options
-from ._common import dump_json, parse_set_options
+from ._common import dump_json, output_file_arg, parse_set_options
 
 
 def register(sub) -> None:
@@ -34,6 +34,8 @@ def register(sub) -> None:
                    help="print this cost model's step time only, also as step_s/utilization in --json "
                         "(default: all of them)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--trace", metavar="FILE", type=output_file_arg,
+                   help="write the step on one accelerator (cache-aware op times) as a Chrome/Perfetto trace")
     p.set_defaults(func=_run)
 
 
@@ -74,6 +76,8 @@ def _run(args) -> int:
     if args.cost_model is not None:
         report |= {"cost_model": args.cost_model, "step_s": report[f"{args.cost_model}_step_s"],
                    "utilization": report[f"{args.cost_model}_utilization"]}
+    if args.trace:
+        _trace(graph, device, args.cost_model, args.trace)
     if args.json:
         print(dump_json(report))
         return 0
@@ -92,3 +96,14 @@ def _run(args) -> int:
     for name, value in rows:
         print(f"  {name:<24}{value}")
     return 0
+
+
+def _trace(graph, device, cost_model: str | None, path: str) -> None:
+    """Simulate the step on one accelerator (the chosen cost model, default cache_aware) and write its timeline."""
+    from ..evaluate import simulate_step
+    from ..hardware import Hardware
+    from ..plan import Plan
+    from ._report import write_trace
+
+    hardware = Hardware(device=device, cost_model=cost_model or "cache_aware", name="one accelerator")
+    write_trace(simulate_step(graph, Plan(), hardware), graph, path)

@@ -286,7 +286,18 @@ def fit_law(law: str, x, y, *, confidence: float = 0.95) -> FitResult:
     """Fit the law named ``law`` (see the module table) to points ``(x, y)``."""
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence must be in (0, 1), got {confidence!r}")
-    return LAWS.get(law).fit(x, y, confidence=confidence)
+    spec = LAWS.get(law)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = spec.fit(x, y, confidence=confidence)
+    except (np.linalg.LinAlgError, OverflowError, FloatingPointError, ZeroDivisionError) as exc:
+        raise ConfigError(f"{law}: the points do not determine the fit ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'degenerate points'})") from None
+    values = [*result.constants.values(), *(v for pair in result.intervals.values() for v in pair), result.r2_log]
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"{law}: the points do not determine the fit (a constant or its interval is not finite)")
+    return result
 
 
 def read_points(path: str | Path, x_col: str, y_col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -297,12 +308,17 @@ def read_points(path: str | Path, x_col: str, y_col: str) -> tuple[np.ndarray, n
     """
     import pandas as pd
 
+    import io
+
+    from ..files import read_text
+
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"points file {str(p)!r} does not exist")
+    text = read_text(p, "points file")  # bytes, size cap, UTF-8 with a one-line error
+    if x_col == y_col:
+        raise ConfigError(f"x and y are the same column {x_col!r}; give two different columns")
     try:
-        df = pd.read_csv(p, skipinitialspace=True)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        df = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OverflowError) as exc:
         raise ConfigError(f"cannot read {str(p)!r} as CSV: {str(exc).splitlines()[0]}") from None
     for col in (x_col, y_col):
         if col not in df.columns:

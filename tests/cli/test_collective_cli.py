@@ -76,7 +76,7 @@ def test_topology_file(capsys):
     (["--nodes", "0", "--bytes", "1e6"], "nodes must be a positive integer, got 0"),
     (["--nodes", "-2", "--bytes", "1e6"], "nodes must be a positive integer, got -2"),
     (["--nodes", "8", "--bytes", "1e6", "--algorithm", "butterfly"], "unknown collective algorithm 'butterfly'"),
-    (["--nodes", "8", "--bytes", "1e6", "--bandwidth", "0"], "bandwidth_bytes_per_s must be positive"),
+    (["--nodes", "8", "--bytes", "1e6", "--bandwidth", "0"], "--bandwidth must be positive"),
     (["--nodes", "8", "--bytes", "1e6", "--topology", "hypercube"], "unknown topology 'hypercube'"),
     (["--nodes", "9", "--bytes", "1e6", "--topology", "topologies/presets/dgx_pair.yaml"],
      "topology 'dgx_pair' has 8 accelerators, asked for 9"),

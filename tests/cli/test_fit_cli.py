@@ -63,7 +63,7 @@ def test_fit_unknown_law_and_missing_file(tmp_path, capsys):
 
 def test_experiment_table1_json(capsys):
     assert main(["experiment", "table1", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["rows"]
     assert [r["domain"] for r in rows] == ["wordlm", "charlm", "nmt", "speech", "resnet"]
     keys = {"data_scale", "model_scale", "target_data", "target_params"}
     for r in rows:

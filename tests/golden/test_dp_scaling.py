@@ -99,6 +99,6 @@ def test_plot_writes_png(quick, tmp_path):
 
 def test_cli_json(capsys):
     assert main(["experiment", "dp_scaling", "--quick", "--json"]) == 0
-    recs = json.loads(capsys.readouterr().out)
+    recs = json.loads(capsys.readouterr().out)["rows"]
     assert [r["workers"] for r in recs] == list(dp_scaling.QUICK_WORKERS)
     assert {"workers", "batch", "days_per_epoch", "utilization"} <= set(recs[0])

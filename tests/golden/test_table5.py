@@ -62,10 +62,25 @@ def test_typo_note_in_output(capsys):
 
 def test_json_keys(capsys):
     assert main(["experiment", "table5", "--json", "--quick"]) == 0
-    recs = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)
+    recs = doc["rows"]
     for key in ("stage", "accelerators", "batch", "memory_gib", "l2_cache_mib", "days_per_epoch", "utilization"):
         assert key in recs[0]
     assert isinstance(recs[0]["memory_gib"], list)
+    assert any("4071" in note for note in doc["notes"])  # the notes survive --json
+
+
+def test_report_fits_120_columns_and_reads_like_the_paper(capsys):
+    """The text report: ours beside the paper (Table 5's days 2707, 4671, 6.2, 11.1, 7.2, 7.2) with a difference."""
+    assert main(["experiment", "table5", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert max(map(len, out.splitlines())) <= 120
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("#  configuration") and "days/epoch" in line)
+    assert "paper" in header and "diff" in header
+    for days in ("2707", "4671", "6.2", "11.1", "7.2"):
+        assert any(days in line for line in lines if line[:1].isdigit())
+    assert "memory GiB per accelerator" in out and "note:" in out
 
 
 def test_out_writes_csv(tmp_path):

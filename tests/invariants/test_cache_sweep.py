@@ -52,5 +52,5 @@ def test_plot_and_cli(quick, tmp_path, capsys):
     paths = cache_sweep.plot(quick, tmp_path)
     assert paths == [tmp_path / "cache_sweep.png"] and paths[0].read_bytes()[:4] == b"\x89PNG"
     assert main(["experiment", "cache_sweep", "--quick", "--json"]) == 0
-    recs = json.loads(capsys.readouterr().out)
+    recs = json.loads(capsys.readouterr().out)["rows"]
     assert {"device", "cost_model", "cache_mib", "step_s", "utilization"} <= set(recs[0])
