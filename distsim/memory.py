@@ -118,7 +118,9 @@ def unread_resident_bytes(graph: Graph, rp: ResolvedPlan) -> list[dict[str, floa
     the layer is on none), so that a one-stage plan holds the whole graph's
     :meth:`~distsim.graph.Graph.footprint_min_bytes`.
     """
-    touched = {t for op in graph.ops for t in op.inputs + op.outputs}
+    from .evalcache import cached
+
+    touched = cached(graph, "touched_tensors", lambda: frozenset(t for op in graph.ops for t in op.inputs + op.outputs))
     out = [dict.fromkeys(CATEGORIES, 0.0) for _ in rp.stages]
     for name, t in graph.tensors.items():
         if t.kind.resident and name not in touched:
@@ -137,19 +139,13 @@ def memory_check(lowering: Lowering, capacity_bytes: float) -> pd.DataFrame:
     and ``largest`` (the category that fills it most).
     """
     graph, rp = lowering.graph, lowering.resolved
+    from .evalcache import stage_memory  # stage_peak of both orders, recorded once per graph and op set
+
     buffers = lowering.buffer_bytes()
-    grads = gradient_tensors(graph)
     unread = unread_resident_bytes(graph, rp)
     rows = []
     for s, ops in enumerate(lowering.stage_ops):
-        ops = list(ops)
-        scale = lowering.scale(s)
-        best = None
-        for order in (ops, greedy_order(graph, ops)):
-            peak, cats = stage_peak(graph, ops, scale, order, grads)
-            if best is None or peak < best[0]:
-                best = (peak, cats)
-        peak, cats = best
+        peak, cats = stage_memory(graph, tuple(ops), lowering.scale(s))
         cats = {c: cats[c] + unread[s][c] for c in CATEGORIES}  # live throughout: adds to every point
         cats["comm_buffers"] = buffers[s]
         total = peak + sum(unread[s].values()) + buffers[s]
