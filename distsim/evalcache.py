@@ -107,6 +107,17 @@ def stage_memory(graph: Graph, ops: tuple[int, ...], scale: dict[str, float]) ->
     return cached(graph, key, compute)
 
 
+def tensor_info(graph: Graph) -> dict[str, tuple[int, int, bool]]:
+    """Tensor name -> (bytes, index of its memory category in :data:`distsim.memory.CATEGORIES`, resident)."""
+    from .memory import _KIND_CATEGORY, CATEGORIES
+
+    def compute():
+        return {name: (t.nbytes, CATEGORIES.index(_KIND_CATEGORY[t.kind]), t.kind.resident)
+                for name, t in graph.tensors.items()}
+
+    return cached(graph, "tensor_info", compute)
+
+
 def stage_trace(graph: Graph, ops: tuple[int, ...], order: str) -> "StageTrace":
     """The recorded traversal of ``ops`` in build (``"build"``) or memory-greedy (``"greedy"``) order."""
 
@@ -125,9 +136,9 @@ class StageTrace:
     """
 
     def __init__(self, graph: Graph, ops: list[int], order: list[int], gradients: frozenset[str]):
-        from .memory import _KIND_CATEGORY, CATEGORIES
+        from .memory import CATEGORIES
 
-        tensors = graph.tensors
+        info = tensor_info(graph)
         consumers: dict[str, int] = {}
         for i in ops:
             for t in graph.ops[i].inputs:
@@ -137,18 +148,17 @@ class StageTrace:
             names += [t for t in graph.ops[i].outputs if t not in consumers]
         index = {t: k for k, t in enumerate(dict.fromkeys(names))}
         self.names = list(index)
-        self.nbytes = np.array([float(tensors[t].nbytes) for t in self.names])
-        category = {c: k for k, c in enumerate(CATEGORIES)}
-        resident = {t for t in consumers if tensors[t].kind.resident}  # same set, same iteration order
-        self.resident = [(index[t], category[_KIND_CATEGORY[tensors[t].kind]]) for t in resident]
+        self.nbytes = np.array([float(info[t][0]) for t in self.names])
+        gradient_category = CATEGORIES.index("gradients")
+        resident = {t for t in consumers if info[t][2]}  # the set stage_peak builds, iterated in the same order
+        self.resident = [(index[t], info[t][1]) for t in resident]
         present: set[str] = set(resident)
         remaining = dict(consumers)
         events: list[tuple[int, int, int]] = []  # (tensor index, +1 or -1, category)
         checks: list[int] = []  # number of events applied when the peak is looked at
 
         def add(t: str, sign: int) -> None:
-            kind = "gradients" if t in gradients else _KIND_CATEGORY[tensors[t].kind]
-            events.append((index[t], sign, category[kind]))
+            events.append((index[t], sign, gradient_category if t in gradients else info[t][1]))
 
         for i in order:
             op = graph.ops[i]

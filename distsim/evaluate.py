@@ -150,13 +150,17 @@ def evaluate_plan(graph: Graph, plan: Plan, hardware: Hardware | None = None, *,
         lowering = balance_shards(lowering, hardware.capacity_bytes)
     memory = memory_check(lowering, hardware.capacity_bytes)
     steps = dataset_for(graph, dataset).steps_per_epoch(subbatch_of(graph) * plan.data_parallel)
-    result = None
-    if simulate:
-        if durations is None:
-            durations = evalcache.op_times(graph, hardware.device, hardware.cost_model)
-        result = _simulate(lowering, hardware, durations)
-    return PlanEvaluation(plan=lowering.plan, lowering=lowering, graph=graph, hardware=hardware, result=result,
-                          memory=memory, steps_per_epoch=steps)
+    ev = PlanEvaluation(plan=lowering.plan, lowering=lowering, graph=graph, hardware=hardware, result=None,
+                        memory=memory, steps_per_epoch=steps)
+    return with_step(ev, durations) if simulate else ev
+
+
+def with_step(ev: PlanEvaluation, durations=None) -> PlanEvaluation:
+    """``ev`` (from ``evaluate_plan(..., simulate=False)``) with its step simulated: what
+    ``evaluate_plan(..., simulate=True)`` returns, without lowering and checking memory again."""
+    if durations is None:
+        durations = evalcache.op_times(ev.graph, ev.hardware.device, ev.hardware.cost_model)
+    return replace(ev, result=_simulate(ev.lowering, ev.hardware, durations))
 
 
 def simulate_step(graph: Graph, plan: Plan, hardware: Hardware | None = None, *, durations=None,

@@ -120,11 +120,13 @@ def unread_resident_bytes(graph: Graph, rp: ResolvedPlan) -> list[dict[str, floa
     """
     from .evalcache import cached
 
-    touched = cached(graph, "touched_tensors", lambda: frozenset(t for op in graph.ops for t in op.inputs + op.outputs))
+    def untouched() -> list:  # computed once per graph
+        touched = {t for op in graph.ops for t in op.inputs + op.outputs}
+        return [t for name, t in graph.tensors.items() if t.kind.resident and name not in touched]
+
     out = [dict.fromkeys(CATEGORIES, 0.0) for _ in rp.stages]
-    for name, t in graph.tensors.items():
-        if t.kind.resident and name not in touched:
-            out[rp.stage_of.get(t.layer, 0)][_KIND_CATEGORY[t.kind]] += t.nbytes
+    for t in cached(graph, "unread_resident", untouched):
+        out[rp.stage_of.get(t.layer, 0)][_KIND_CATEGORY[t.kind]] += t.nbytes
     return out
 
 

@@ -47,7 +47,7 @@ import pandas as pd
 
 from .datasets import Dataset
 from .errors import ConfigError, require_positive, require_positive_int
-from .evaluate import PlanEvaluation, dataset_for, evaluate_plan
+from .evaluate import PlanEvaluation, dataset_for, evaluate_plan, with_step
 from .hardware import Hardware, paper_hardware
 from .graph import Graph
 from .plan import COMM_BUFFERS, SCHEDULES, Plan, sparse_gradients
@@ -283,14 +283,24 @@ class _SearchState:
     def __init__(self, graph: Graph, hardware: Hardware, dataset: Dataset):
         self.graph, self.hardware, self.dataset = graph, hardware, dataset
         self.rows: list[dict] = []
+        self.memory: dict[Plan, PlanEvaluation] = {}  # checked, not yet simulated
         self.memory_checks = 0
         self.simulated = 0
         self.closest_misfit: dict | None = None
 
+    def checked(self, plan: Plan) -> PlanEvaluation:
+        """``plan``'s memory check (its evaluation without a step), done once per plan."""
+        ev = self.memory.get(plan)
+        if ev is None:
+            ev = self.memory[plan] = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset,
+                                                   simulate=False)
+        return ev
+
     def fits(self, plan: Plan) -> bool:
         self.memory_checks += 1
-        ev = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset, simulate=False)
+        ev = self.checked(plan)
         if not ev.fits:
+            del self.memory[plan]
             excess = float(ev.memory["excess_gib"].max())
             if self.closest_misfit is None or excess < self.closest_misfit["excess_gib"]:
                 self.closest_misfit = {"plan": plan.describe(), "excess_gib": excess,
@@ -327,16 +337,12 @@ class _SearchState:
         never reads it), so a twin with the same workers, schedule and table
         fractions has the same simulated step.
         """
-        if twin is not None:
-            ev = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset, simulate=False)
-            if ev.resolved.fractions == twin.resolved.fractions:
-                ev = replace(ev, result=twin.result)
-            else:
-                ev = None
+        ev = self.memory.pop(plan, None) or evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset,
+                                                          simulate=False)
+        if twin is not None and ev.resolved.fractions == twin.resolved.fractions:
+            ev = replace(ev, result=twin.result)
         else:
-            ev = None
-        if ev is None:
-            ev = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset)
+            ev = with_step(ev)
             self.simulated += 1
         if ev.fits:  # always, unless the pruning rules were wrong: never report a plan that does not fit
             self.rows.append(ev.summary() | {
