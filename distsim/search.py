@@ -45,12 +45,14 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from . import __version__
 from .datasets import Dataset
 from .errors import ConfigError, require_positive, require_positive_int
 from .evaluate import PlanEvaluation, dataset_for, evaluate_plan, with_step
 from .hardware import Hardware, paper_hardware
 from .graph import Graph
 from .plan import COMM_BUFFERS, SCHEDULES, Plan, sparse_gradients
+from .sweep import ResultStore, Runner, Task, hardware_scenario, run_tasks, scenario_of
 from .transforms import fuse_gradient_accumulation
 
 #: Largest number of stage partitions a search enumerates (``2**(L-1)`` for ``L`` layers).
@@ -209,7 +211,8 @@ def _check_degrees(data_parallel) -> tuple[int, ...]:
 
 def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_parallel: Sequence[int] = DEFAULT_DATA_PARALLEL,
                  target_days: float | None = None, dataset: str | Dataset | None = None,
-                 max_accelerators: int | None = None, options: SearchOptions | None = None) -> pd.DataFrame:
+                 max_accelerators: int | None = None, options: SearchOptions | None = None,
+                 runner: Runner | None = None, store: ResultStore | None = None) -> pd.DataFrame:
     """Every plan of the grid (:func:`candidate_plans`) that fits in memory, simulated, with its Pareto flag.
 
     Parameters
@@ -228,6 +231,11 @@ def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_paralle
         Skip plans needing more.
     options : SearchOptions, optional
         Switches to try and the progress bar.
+    runner : Runner, optional
+        Where the evaluations run (:mod:`distsim.sweep`; default in-process).  One task per placement
+        (stages, shards, fusion); the table is the same whatever the runner.
+    store : ResultStore, optional
+        Finished placements are appended to it and, when it already holds them, not searched again.
 
     Returns
     -------
@@ -256,25 +264,41 @@ def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_paralle
     for plan in plans:
         groups.setdefault((plan.stages, plan.shard_stages, plan.fuse_accumulation), []).append(plan)
 
-    state = _SearchState(graph, hardware, dataset)
-    from tqdm import tqdm
+    common = {"kind": "plan-search-group", "workload": scenario_of(graph), "hardware": hardware_scenario(hardware),
+              "dataset": repr(dataset), "version": __version__}
+    tasks = [Task(function=search_group, shared=(graph,), args=(hardware, dataset, tuple(members)),
+                  scenario=common | {"plans": [p.to_dict() for p in members]}, weight=len(members))
+             for members in groups.values()]
+    runner = replace(runner or Runner(), progress=options.progress)
+    outcomes = run_tasks(tasks, runner, store, desc="plans")
 
-    with tqdm(total=len(plans), desc="plans", unit="plan", leave=False,
-              disable={None: None, True: False, False: True}[options.progress]) as bar:
-        for members in groups.values():
-            state.search_group(members)
-            bar.update(len(members))
-
-    df = pd.DataFrame(state.rows, columns=[c for c in COLUMNS if c != "pareto"])
+    rows, memory_checks, simulated, closest_misfit = [], 0, 0, None
+    for outcome in outcomes:  # in grid order, whatever order they finished in
+        rows += outcome["rows"]
+        memory_checks += outcome["memory_checks"]
+        simulated += outcome["simulated"]
+        misfit = outcome["closest_misfit"]
+        if misfit is not None and (closest_misfit is None or misfit["excess_gib"] < closest_misfit["excess_gib"]):
+            closest_misfit = misfit
+    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "pareto"])
     df = df.sort_values(["accelerators", "days_per_epoch", "utilization", "max_memory_gib", "plan"],
                         ascending=[True, True, False, True, True], kind="mergesort").reset_index(drop=True)
     df["pareto"] = pareto_mask(df)
     if target_days is not None:
         df["meets_target"] = df["days_per_epoch"] <= target_days
-    df.attrs.update(candidates=len(plans), memory_checks=state.memory_checks, simulated=state.simulated,
+    df.attrs.update(candidates=len(plans), memory_checks=memory_checks, simulated=simulated,
                     elapsed_s=time.perf_counter() - start, target_days=target_days,
-                    closest_misfit=None if len(df) else state.closest_misfit)
+                    closest_misfit=None if len(df) else closest_misfit)
     return df
+
+
+def search_group(graph: Graph, hardware: Hardware, dataset: Dataset, members: Sequence[Plan]) -> dict:
+    """Search one placement's plans (a sweep task): ``rows`` of the fitting ones, ``memory_checks``,
+    ``simulated`` and ``closest_misfit`` (see :func:`search_plans`)."""
+    state = _SearchState(graph, hardware, dataset)
+    state.search_group(list(members))
+    return {"rows": state.rows, "memory_checks": state.memory_checks, "simulated": state.simulated,
+            "closest_misfit": state.closest_misfit}
 
 
 class _SearchState:
