@@ -294,3 +294,33 @@ def hardware_scenario(hardware) -> dict:
                                      for a, b, d in value.graph.edges(data=True))}
         out[f.name] = value if isinstance(value, (str, int, float, bool, type(None), dict)) else repr(value)
     return out
+
+
+def evaluate_plans(graph, plans: Sequence, hardware=None, dataset=None, *, runner: Runner | None = None,
+                   store: ResultStore | None = None) -> list[dict]:
+    """Each of ``plans`` evaluated on ``hardware`` (one sweep task each), in plan order.
+
+    Returns
+    -------
+    list of dict
+        ``summary`` (:meth:`~distsim.evaluate.PlanEvaluation.summary`) and ``failures`` (memory-check lines).
+    """
+    from . import __version__
+    from .evaluate import dataset_for
+    from .hardware import paper_hardware
+
+    hardware = hardware or paper_hardware()
+    dataset = dataset_for(graph, dataset)
+    common = {"kind": "plan", "workload": scenario_of(graph), "hardware": hardware_scenario(hardware),
+              "dataset": repr(dataset), "version": __version__}
+    tasks = [Task(function=evaluate_one, shared=(graph,), args=(plan, hardware, dataset),
+                  scenario=common | {"plan": plan.to_dict()}) for plan in plans]
+    return run_tasks(tasks, runner, store, desc="plans")
+
+
+def evaluate_one(graph, plan, hardware, dataset) -> dict:
+    """One plan's summary and memory-check failures (a sweep task of :func:`evaluate_plans`)."""
+    from .evaluate import evaluate_plan
+
+    ev = evaluate_plan(graph, plan, hardware, dataset=dataset)
+    return {"summary": ev.summary(), "failures": ev.memory_failures()}
