@@ -32,6 +32,13 @@ chunked variants that fit at ``d`` workers fit at every larger degree.
 Every fitting plan is returned (one row each, :meth:`PlanEvaluation.summary`
 columns plus the plan's switches) with ``pareto`` marking the frontier over
 (accelerators: fewer is better, days per epoch: fewer, utilization: higher).
+
+Each placement is one sweep task (:func:`search_group`, :mod:`distsim.sweep`):
+placements run in-process or on Dask, finished ones can be kept in a results
+store and are then not searched again.  Each plan is memory-checked at most
+once and its step simulated from that evaluation; what depends only on the
+graph is computed once (:mod:`distsim.evalcache`).  The table is the same as
+evaluating every plan of the grid on its own.
 """
 
 from __future__ import annotations
@@ -302,7 +309,7 @@ def search_group(graph: Graph, hardware: Hardware, dataset: Dataset, members: Se
 
 
 class _SearchState:
-    """Memory checks and simulations of one search (see the module doc for the two pruning rules)."""
+    """Memory checks and simulations of one placement's plans (see the module doc for the two pruning rules)."""
 
     def __init__(self, graph: Graph, hardware: Hardware, dataset: Dataset):
         self.graph, self.hardware, self.dataset = graph, hardware, dataset
