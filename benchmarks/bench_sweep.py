@@ -1,7 +1,7 @@
 """Sweep throughput (issue 13): plans evaluated per second in-process and on local Dask clusters of 1 and 2 workers.
 
 Run: python benchmarks/bench_sweep.py [--plans N]
-A list of plans of a small word LM (every plan simulated, no store), as ``distsim run`` evaluates a
+A list of plans of the default word LM (every plan simulated, no store), as ``distsim run`` evaluates a
 ``plans:`` list.  ``1-plan s``: a sweep of one plan (for a Dask runner mostly the cluster's start-up);
 ``sweep s``: the whole list, start-up included; ``plans/s``: the list without the one-plan sweep's time.
 Prints figures only.
@@ -30,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plans", type=int, default=48)
     args = parser.parse_args()
-    graph = build_workload("wordlm", hidden=512, vocab=20000, seq_len=20, batch=32)
+    graph = build_workload("wordlm")  # the default word LM: a few tenths of a second per plan
     hardware = paper_hardware()
     grid = plans(args.plans)
     print(f"{'runner':<14}{'plans':>7}{'1-plan s':>10}{'sweep s':>9}{'plans/s':>9}", flush=True)

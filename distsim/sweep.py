@@ -303,7 +303,8 @@ def evaluate_plans(graph, plans: Sequence, hardware=None, dataset=None, *, runne
     Returns
     -------
     list of dict
-        ``summary`` (:meth:`~distsim.evaluate.PlanEvaluation.summary`) and ``failures`` (memory-check lines).
+        ``summary`` (:meth:`~distsim.evaluate.PlanEvaluation.summary`), ``failures`` (memory-check lines)
+        and ``steps_per_epoch``.
     """
     from . import __version__
     from .evaluate import dataset_for
@@ -323,4 +324,4 @@ def evaluate_one(graph, plan, hardware, dataset) -> dict:
     from .evaluate import evaluate_plan
 
     ev = evaluate_plan(graph, plan, hardware, dataset=dataset)
-    return {"summary": ev.summary(), "failures": ev.memory_failures()}
+    return {"summary": ev.summary(), "failures": ev.memory_failures(), "steps_per_epoch": ev.steps_per_epoch}

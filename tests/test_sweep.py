@@ -119,3 +119,11 @@ def test_local_dask_cluster_gives_the_same_table_and_store(tiny, system, referen
     on_dask = _search(tiny, system, store=dask_store, runner=Runner(workers=2))
     _same(on_dask, reference)
     assert ResultStore(tmp_path / "dask").results() == ResultStore(tmp_path / "in_process").results()
+
+
+def test_experiments_without_a_grid_refuse_dask(capsys):
+    from distsim.cli import main
+
+    assert main(["experiment", "table5", "--quick", "--workers", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no grid of evaluations" in err and "\n" not in err
