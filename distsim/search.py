@@ -274,7 +274,7 @@ def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_paralle
     common = {"kind": "plan-search-group", "workload": scenario_of(graph), "hardware": hardware_scenario(hardware),
               "dataset": repr(dataset), "version": __version__}
     tasks = [Task(function=search_group, shared=(graph,), args=(hardware, dataset, tuple(members)),
-                  scenario=common | {"plans": [p.to_dict() for p in members]}, weight=len(members))
+                  scenario=common | {"plans": [repr(p) for p in members]}, weight=len(members))
              for members in groups.values()]
     runner = replace(runner or Runner(), progress=options.progress)
     outcomes = run_tasks(tasks, runner, store, desc="plans")

@@ -315,7 +315,7 @@ def evaluate_plans(graph, plans: Sequence, hardware=None, dataset=None, *, runne
     common = {"kind": "plan", "workload": scenario_of(graph), "hardware": hardware_scenario(hardware),
               "dataset": repr(dataset), "version": __version__}
     tasks = [Task(function=evaluate_one, shared=(graph,), args=(plan, hardware, dataset),
-                  scenario=common | {"plan": plan.to_dict()}) for plan in plans]
+                  scenario=common | {"plan": repr(plan)}) for plan in plans]
     return run_tasks(tasks, runner, store, desc="plans")
 
 
