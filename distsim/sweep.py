@@ -9,8 +9,8 @@ a *scenario* (plain data saying everything the result depends on).  The
   started for the sweep and closed after it;
 - ``Runner(scheduler="tcp://host:8786")``: an existing Dask cluster, started
   beforehand with ``dask scheduler`` on one machine and ``dask worker
-  tcp://host:8786`` on each machine that should work (every worker needs the
-  same distsim installed).
+  tcp://host:8786`` on each machine that should work (the scheduler and every
+  worker need the same distsim installed).
 
 Results are identical whatever the runner: each task is a pure function of its
 arguments and the results are put back in task order.  Large shared inputs
