@@ -156,35 +156,38 @@ class StageTrace:
         remaining = dict(consumers)
         events: list[tuple[int, int, int]] = []  # (tensor index, +1 or -1, category)
         checks: list[int] = []  # number of events applied when the peak is looked at
-
-        def add(t: str, sign: int) -> None:
-            events.append((index[t], sign, gradient_category if t in gradients else info[t][1]))
-
+        plus, minus = {}, {}
+        for t, k in index.items():
+            c = gradient_category if t in gradients else info[t][1]
+            plus[t], minus[t] = (k, 1, c), (k, -1, c)
+        emit = events.append
+        ops_of = graph.ops
         for i in order:
-            op = graph.ops[i]
-            for t in op.inputs:
+            op = ops_of[i]
+            inputs = op.inputs
+            for t in inputs:
                 if t not in present:
                     present.add(t)
-                    add(t, +1)
+                    emit(plus[t])
             for t in op.outputs:
-                add(t, +1)
+                emit(plus[t])
                 present.add(t)
-            if op.inplace and op.inputs[0] in present and remaining[op.inputs[0]] == 1:
-                add(op.inputs[0], -1)
-                present.discard(op.inputs[0])
-                remaining[op.inputs[0]] = 0
+            if op.inplace and inputs[0] in present and remaining[inputs[0]] == 1:
+                emit(minus[inputs[0]])
+                present.discard(inputs[0])
+                remaining[inputs[0]] = 0
             checks.append(len(events))
-            for t in op.inputs:
+            for t in inputs:
                 if remaining.get(t, 0) == 0:
                     continue
                 remaining[t] -= 1
                 if remaining[t] == 0 and t not in resident and t in present:
                     present.discard(t)
-                    add(t, -1)
+                    emit(minus[t])
             for t in op.outputs:
                 if consumers.get(t, 0) == 0 and t in present:
                     present.discard(t)
-                    add(t, -1)
+                    emit(minus[t])
         ev = np.array(events, dtype=np.int64).reshape(-1, 3)
         self.event_tensor = ev[:, 0]
         self.event_sign = ev[:, 1].astype(float)
