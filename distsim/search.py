@@ -277,7 +277,7 @@ def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_paralle
                   scenario=common | {"plans": [repr(p) for p in members]}, weight=len(members))
              for members in groups.values()]
     runner = replace(runner or Runner(), progress=options.progress)
-    outcomes = run_tasks(tasks, runner, store, desc="plans")
+    outcomes = run_tasks(tasks, runner, store, desc="plans", unit="plan")
 
     rows, memory_checks, simulated, closest_misfit = [], 0, 0, None
     for outcome in outcomes:  # in grid order, whatever order they finished in

@@ -192,7 +192,7 @@ def _sigterm_interrupts():
 
 
 def run_tasks(tasks: Sequence[Task], runner: Runner | None = None, store: ResultStore | None = None,
-              *, desc: str = "tasks") -> list[Any]:
+              *, desc: str = "tasks", unit: str = "task") -> list[Any]:
     """Results of ``tasks`` in task order: loaded from ``store`` when finished before, else computed by ``runner``.
 
     Each computed result goes to ``store`` as it finishes; an interruption
@@ -210,7 +210,7 @@ def run_tasks(tasks: Sequence[Task], runner: Runner | None = None, store: Result
             todo.append(i)
     total = sum(t.weight for t in tasks)
     disable = {None: None, True: False, False: True}[runner.progress]
-    with tqdm(total=total, desc=desc, leave=False, disable=disable) as bar, _sigterm_interrupts():
+    with tqdm(total=total, desc=desc, unit=unit, leave=False, disable=disable) as bar, _sigterm_interrupts():
         bar.update(total - sum(tasks[i].weight for i in todo))
 
         def finished(i: int, result: Any) -> None:
@@ -316,7 +316,7 @@ def evaluate_plans(graph, plans: Sequence, hardware=None, dataset=None, *, runne
               "dataset": repr(dataset), "version": __version__}
     tasks = [Task(function=evaluate_one, shared=(graph,), args=(plan, hardware, dataset),
                   scenario=common | {"plan": repr(plan)}) for plan in plans]
-    return run_tasks(tasks, runner, store, desc="plans")
+    return run_tasks(tasks, runner, store, desc="plans", unit="plan")
 
 
 def evaluate_one(graph, plan, hardware, dataset) -> dict:

@@ -104,9 +104,10 @@ def _term_after_two(i: int) -> int:
 
 def test_sigterm_leaves_a_valid_store(tmp_path):
     tasks = [Task(function=_term_after_two, args=(i,), scenario={"i": i}) for i in range(5)]
+    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
         run_tasks(tasks, Runner(progress=False), ResultStore(tmp_path))
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the sweep's only while it runs
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the sweep's only while it runs
     store = ResultStore(tmp_path)
     assert {k: v for k, v in store.results().items()} == {tasks[0].key: 0, tasks[1].key: 1}
     assert run_tasks(tasks[:2], Runner(progress=False), store) == [0, 1]
@@ -127,3 +128,13 @@ def test_experiments_without_a_grid_refuse_dask(capsys):
     assert main(["experiment", "table5", "--quick", "--workers", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert "has no grid of evaluations" in err and "\n" not in err
+
+
+def _square(i: int) -> int:
+    return i * i
+
+
+def test_progress_bar_is_quiet_off_a_terminal(capsys):
+    tasks = [Task(function=_square, args=(i,), scenario={"square": i}) for i in range(3)]
+    assert run_tasks(tasks, Runner()) == [0, 1, 4]  # progress=None: a bar only on a terminal
+    assert capsys.readouterr().err == ""
