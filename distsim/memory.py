@@ -27,7 +27,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import units
-from .graph import Graph, TensorKind, greedy_order
+from .graph import Graph, TensorKind
 from .lower import Lowering
 from .plan import ResolvedPlan, gradient_of
 
