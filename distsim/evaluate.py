@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from . import units
-from .costmodels import op_times_s, utilization
+from . import evalcache, units
+from .costmodels import utilization
 from .datasets import DATASETS, Dataset, default_dataset_for
 from .errors import ConfigError
 from .graph import Graph
@@ -28,7 +28,6 @@ from .memory import memory_check, memory_failures
 from .parallel import simulate_plan
 from .plan import Plan, ResolvedPlan
 from .result import Result
-from .transforms import fuse_gradient_accumulation
 
 
 @dataclass
@@ -145,19 +144,23 @@ def evaluate_plan(graph: Graph, plan: Plan, hardware: Hardware | None = None, *,
         if durations is not None:
             raise ConfigError("durations are per op of the graph as given; with fuse_accumulation the ops change, "
                               "so leave durations to the hardware's cost model")
-        graph = fuse_gradient_accumulation(graph)
+        graph = evalcache.fused(graph)
     lowering = lower(graph, plan.resolve(graph))
     if lowering.resolved.table is not None and plan.shard_fractions is None:
         lowering = balance_shards(lowering, hardware.capacity_bytes)
     memory = memory_check(lowering, hardware.capacity_bytes)
     steps = dataset_for(graph, dataset).steps_per_epoch(subbatch_of(graph) * plan.micro_batches * plan.data_parallel)
-    result = None
-    if simulate:
-        if durations is None:
-            durations = op_times_s(graph, hardware.device, hardware.cost_model)
-        result = _simulate(lowering, hardware, durations)
-    return PlanEvaluation(plan=lowering.plan, lowering=lowering, graph=graph, hardware=hardware, result=result,
-                          memory=memory, steps_per_epoch=steps)
+    ev = PlanEvaluation(plan=lowering.plan, lowering=lowering, graph=graph, hardware=hardware, result=None,
+                        memory=memory, steps_per_epoch=steps)
+    return with_step(ev, durations) if simulate else ev
+
+
+def with_step(ev: PlanEvaluation, durations=None) -> PlanEvaluation:
+    """``ev`` (from ``evaluate_plan(..., simulate=False)``) with its step simulated: what
+    ``evaluate_plan(..., simulate=True)`` returns, without lowering and checking memory again."""
+    if durations is None:
+        durations = evalcache.op_times(ev.graph, ev.hardware.device, ev.hardware.cost_model)
+    return replace(ev, result=_simulate(ev.lowering, ev.hardware, durations))
 
 
 def simulate_step(graph: Graph, plan: Plan, hardware: Hardware | None = None, *, durations=None,
@@ -169,12 +172,12 @@ def simulate_step(graph: Graph, plan: Plan, hardware: Hardware | None = None, *,
     """
     hardware = hardware or paper_hardware()
     if plan.fuse_accumulation:
-        graph = fuse_gradient_accumulation(graph)
+        graph = evalcache.fused(graph)
     lowering = lower(graph, plan.resolve(graph))
     if lowering.resolved.table is not None and plan.shard_fractions is None:
         lowering = balance_shards(lowering, hardware.capacity_bytes)
     if durations is None:
-        durations = op_times_s(graph, hardware.device, hardware.cost_model)
+        durations = evalcache.op_times(graph, hardware.device, hardware.cost_model)
     return _simulate(lowering, hardware, durations, mode=mode, all_workers=all_workers)
 
 

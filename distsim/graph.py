@@ -148,6 +148,7 @@ class Graph:
                     raise ValueError(f"tensor {t!r} produced twice")
                 self._producer[t] = i
         self._nx: nx.DiGraph | None = None
+        self._layers: tuple[str, ...] | None = None
 
     # ---- structure -------------------------------------------------------
     def __len__(self) -> int:
@@ -190,13 +191,15 @@ class Graph:
 
     def layers(self) -> list[str]:
         """Layer names in order of first appearance."""
-        seen: dict[str, None] = {}
-        for op in self.ops:
-            seen.setdefault(op.layer, None)
-        for t in self.tensors.values():
-            if t.layer:
-                seen.setdefault(t.layer, None)
-        return list(seen)
+        if self._layers is None:  # found once: a search resolves thousands of plans against one graph
+            seen: dict[str, None] = {}
+            for op in self.ops:
+                seen.setdefault(op.layer, None)
+            for t in self.tensors.values():
+                if t.layer:
+                    seen.setdefault(t.layer, None)
+            self._layers = tuple(seen)
+        return list(self._layers)
 
     # ---- totals ----------------------------------------------------------
     def tensors_of_kind(self, *kinds: TensorKind) -> list[Tensor]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import units
-from .graph import Graph, TensorKind, greedy_order
+from .graph import Graph, TensorKind
 from .lower import Lowering
 from .lower_pipeline import PipelineLowering
 from .plan import ResolvedPlan, gradient_of
@@ -119,11 +119,15 @@ def unread_resident_bytes(graph: Graph, rp: ResolvedPlan) -> list[dict[str, floa
     the layer is on none), so that a one-stage plan holds the whole graph's
     :meth:`~distsim.graph.Graph.footprint_min_bytes`.
     """
-    touched = {t for op in graph.ops for t in op.inputs + op.outputs}
+    from .evalcache import cached
+
+    def untouched() -> list:  # computed once per graph
+        touched = {t for op in graph.ops for t in op.inputs + op.outputs}
+        return [t for name, t in graph.tensors.items() if t.kind.resident and name not in touched]
+
     out = [dict.fromkeys(CATEGORIES, 0.0) for _ in rp.stages]
-    for name, t in graph.tensors.items():
-        if t.kind.resident and name not in touched:
-            out[rp.stage_of.get(t.layer, 0)][_KIND_CATEGORY[t.kind]] += t.nbytes
+    for t in cached(graph, "unread_resident", untouched):
+        out[rp.stage_of.get(t.layer, 0)][_KIND_CATEGORY[t.kind]] += t.nbytes
     return out
 
 
@@ -140,19 +144,13 @@ def memory_check(lowering: Lowering, capacity_bytes: float) -> pd.DataFrame:
     if isinstance(lowering, PipelineLowering):
         return pipeline_memory_check(lowering, capacity_bytes)
     graph, rp = lowering.graph, lowering.resolved
+    from .evalcache import stage_memory  # stage_peak of both orders, recorded once per graph and op set
+
     buffers = lowering.buffer_bytes()
-    grads = gradient_tensors(graph)
     unread = unread_resident_bytes(graph, rp)
     rows = []
     for s, ops in enumerate(lowering.stage_ops):
-        ops = list(ops)
-        scale = lowering.scale(s)
-        best = None
-        for order in (ops, greedy_order(graph, ops)):
-            peak, cats = stage_peak(graph, ops, scale, order, grads)
-            if best is None or peak < best[0]:
-                best = (peak, cats)
-        peak, cats = best
+        peak, cats = stage_memory(graph, tuple(ops), lowering.scale(s))
         cats = {c: cats[c] + unread[s][c] for c in CATEGORIES}  # live throughout: adds to every point
         cats["comm_buffers"] = buffers[s]
         total = peak + sum(unread[s].values()) + buffers[s]

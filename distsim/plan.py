@@ -428,6 +428,12 @@ def gradient_of(graph: Graph) -> dict[str, str]:
     The gradients are what ``update``-phase ops read that some op produced and
     that is neither persistent (weight, optimizer state) nor a step input.
     """
+    from .evalcache import cached
+
+    return dict(cached(graph, "gradient_of", lambda: _find_gradients(graph)))  # computed once per graph
+
+
+def _find_gradients(graph: Graph) -> dict[str, str]:
     from .graph import Phase, TensorKind
 
     out: dict[str, str] = {}

@@ -32,6 +32,13 @@ chunked variants that fit at ``d`` workers fit at every larger degree.
 Every fitting plan is returned (one row each, :meth:`PlanEvaluation.summary`
 columns plus the plan's switches) with ``pareto`` marking the frontier over
 (accelerators: fewer is better, days per epoch: fewer, utilization: higher).
+
+Each placement is one sweep task (:func:`search_group`, :mod:`distsim.sweep`):
+placements run in-process or on Dask, finished ones can be kept in a results
+store and are then not searched again.  Each plan is memory-checked at most
+once and its step simulated from that evaluation; what depends only on the
+graph is computed once (:mod:`distsim.evalcache`).  The table is the same as
+evaluating every plan of the grid on its own.
 """
 
 from __future__ import annotations
@@ -45,12 +52,14 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from . import __version__
 from .datasets import Dataset
 from .errors import ConfigError, require_positive, require_positive_int
-from .evaluate import PlanEvaluation, dataset_for, evaluate_plan
+from .evaluate import PlanEvaluation, dataset_for, evaluate_plan, with_step
 from .hardware import Hardware, paper_hardware
 from .graph import Graph
 from .plan import COMM_BUFFERS, SCHEDULES, Plan, sparse_gradients
+from .sweep import ResultStore, Runner, Task, hardware_scenario, run_tasks, scenario_of
 from .transforms import fuse_gradient_accumulation
 
 #: Largest number of stage partitions a search enumerates (``2**(L-1)`` for ``L`` layers).
@@ -220,7 +229,8 @@ def _check_degrees(data_parallel) -> tuple[int, ...]:
 
 def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_parallel: Sequence[int] = DEFAULT_DATA_PARALLEL,
                  target_days: float | None = None, dataset: str | Dataset | None = None,
-                 max_accelerators: int | None = None, options: SearchOptions | None = None) -> pd.DataFrame:
+                 max_accelerators: int | None = None, options: SearchOptions | None = None,
+                 runner: Runner | None = None, store: ResultStore | None = None) -> pd.DataFrame:
     """Every plan of the grid (:func:`candidate_plans`) that fits in memory, simulated, with its Pareto flag.
 
     Parameters
@@ -239,6 +249,11 @@ def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_paralle
         Skip plans needing more.
     options : SearchOptions, optional
         Switches to try and the progress bar.
+    runner : Runner, optional
+        Where the evaluations run (:mod:`distsim.sweep`; default in-process).  One task per placement
+        (stages, shards, fusion); the table is the same whatever the runner.
+    store : ResultStore, optional
+        Finished placements are appended to it and, when it already holds them, not searched again.
 
     Returns
     -------
@@ -267,41 +282,67 @@ def search_plans(graph: Graph, hardware: Hardware | None = None, *, data_paralle
     for plan in plans:
         groups.setdefault((plan.stages, plan.shard_stages, plan.fuse_accumulation), []).append(plan)
 
-    state = _SearchState(graph, hardware, dataset)
-    from tqdm import tqdm
+    common = {"kind": "plan-search-group", "workload": scenario_of(graph), "hardware": hardware_scenario(hardware),
+              "dataset": repr(dataset), "version": __version__}
+    tasks = [Task(function=search_group, shared=(graph,), args=(hardware, dataset, tuple(members)),
+                  scenario=common | {"plans": [repr(p) for p in members]}, weight=len(members))
+             for members in groups.values()]
+    runner = replace(runner or Runner(), progress=options.progress)
+    outcomes = run_tasks(tasks, runner, store, desc="plans", unit="plan")
 
-    with tqdm(total=len(plans), desc="plans", unit="plan", leave=False,
-              disable={None: None, True: False, False: True}[options.progress]) as bar:
-        for members in groups.values():
-            state.search_group(members)
-            bar.update(len(members))
-
-    df = pd.DataFrame(state.rows, columns=[c for c in COLUMNS if c != "pareto"])
+    rows, memory_checks, simulated, closest_misfit = [], 0, 0, None
+    for outcome in outcomes:  # in grid order, whatever order they finished in
+        rows += outcome["rows"]
+        memory_checks += outcome["memory_checks"]
+        simulated += outcome["simulated"]
+        misfit = outcome["closest_misfit"]
+        if misfit is not None and (closest_misfit is None or misfit["excess_gib"] < closest_misfit["excess_gib"]):
+            closest_misfit = misfit
+    df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "pareto"])
     df = df.sort_values(["accelerators", "days_per_epoch", "utilization", "max_memory_gib", "plan"],
                         ascending=[True, True, False, True, True], kind="mergesort").reset_index(drop=True)
     df["pareto"] = pareto_mask(df)
     if target_days is not None:
         df["meets_target"] = df["days_per_epoch"] <= target_days
-    df.attrs.update(candidates=len(plans), memory_checks=state.memory_checks, simulated=state.simulated,
+    df.attrs.update(candidates=len(plans), memory_checks=memory_checks, simulated=simulated,
                     elapsed_s=time.perf_counter() - start, target_days=target_days,
-                    closest_misfit=None if len(df) else state.closest_misfit)
+                    closest_misfit=None if len(df) else closest_misfit)
     return df
 
 
+def search_group(graph: Graph, hardware: Hardware, dataset: Dataset, members: Sequence[Plan]) -> dict:
+    """Search one placement's plans (a sweep task): ``rows`` of the fitting ones, ``memory_checks``,
+    ``simulated`` and ``closest_misfit`` (see :func:`search_plans`)."""
+    state = _SearchState(graph, hardware, dataset)
+    state.search_group(list(members))
+    return {"rows": state.rows, "memory_checks": state.memory_checks, "simulated": state.simulated,
+            "closest_misfit": state.closest_misfit}
+
+
 class _SearchState:
-    """Memory checks and simulations of one search (see the module doc for the two pruning rules)."""
+    """Memory checks and simulations of one placement's plans (see the module doc for the two pruning rules)."""
 
     def __init__(self, graph: Graph, hardware: Hardware, dataset: Dataset):
         self.graph, self.hardware, self.dataset = graph, hardware, dataset
         self.rows: list[dict] = []
+        self.memory: dict[Plan, PlanEvaluation] = {}  # checked, not yet simulated
         self.memory_checks = 0
         self.simulated = 0
         self.closest_misfit: dict | None = None
 
+    def checked(self, plan: Plan) -> PlanEvaluation:
+        """``plan``'s memory check (its evaluation without a step), done once per plan."""
+        ev = self.memory.get(plan)
+        if ev is None:
+            ev = self.memory[plan] = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset,
+                                                   simulate=False)
+        return ev
+
     def fits(self, plan: Plan) -> bool:
         self.memory_checks += 1
-        ev = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset, simulate=False)
+        ev = self.checked(plan)
         if not ev.fits:
+            del self.memory[plan]
             excess = float(ev.memory["excess_gib"].max())
             if self.closest_misfit is None or excess < self.closest_misfit["excess_gib"]:
                 self.closest_misfit = {"plan": plan.describe(), "excess_gib": excess,
@@ -338,16 +379,12 @@ class _SearchState:
         never reads it), so a twin with the same workers, schedule and table
         fractions has the same simulated step.
         """
-        if twin is not None:
-            ev = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset, simulate=False)
-            if ev.resolved.fractions == twin.resolved.fractions:
-                ev = replace(ev, result=twin.result)
-            else:
-                ev = None
+        ev = self.memory.pop(plan, None) or evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset,
+                                                          simulate=False)
+        if twin is not None and ev.resolved.fractions == twin.resolved.fractions:
+            ev = replace(ev, result=twin.result)
         else:
-            ev = None
-        if ev is None:
-            ev = evaluate_plan(self.graph, plan, self.hardware, dataset=self.dataset)
+            ev = with_step(ev)
             self.simulated += 1
         if ev.fits:  # always, unless the pruning rules were wrong: never report a plan that does not fit
             self.rows.append(ev.summary() | {

@@ -58,6 +58,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the table as a JSON list of records")
     parser.add_argument("--out", metavar="DIR", type=output_dir_arg, help="write NAME.csv (and PNG figures) into DIR")
     parser.add_argument("--quick", action="store_true", help="a smaller, faster version (used by the tests)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="run the experiment's grid on a local Dask cluster of N workers (experiments with a grid)")
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run the experiment's grid on an existing Dask cluster")
 
 
 def format_value(value) -> str:
@@ -144,12 +148,33 @@ def emit(name: str, df: pd.DataFrame, plot: Callable | None, *, as_json: bool, o
             print(f"wrote {path}", file=sys.stderr)
 
 
-def run_experiment(name: str, *, quick: bool = False, as_json: bool = False, out: str | None = None) -> pd.DataFrame:
+def run_experiment(name: str, *, quick: bool = False, as_json: bool = False, out: str | None = None,
+                   workers: int | None = None, scheduler: str | None = None) -> pd.DataFrame:
     module = load_experiment(name)
-    df = module.run(quick=quick)
+    df = _run_module(name, module.run, quick, out, workers, scheduler)
     emit(name, df, getattr(module, "plot", None), as_json=as_json, out=out, report=getattr(module, "report", None),
          column_names=getattr(module, "COLUMN_NAMES", None))
     return df
+
+
+def _run_module(name: str, run: Callable, quick: bool, out: str | None, workers: int | None,
+                scheduler: str | None) -> pd.DataFrame:
+    """``run(quick)``; an experiment whose ``run`` takes ``runner`` and ``store`` (a grid of evaluations, see
+    :mod:`distsim.sweep`) gets them from ``--workers``/``--scheduler`` and ``--out DIR`` (``DIR/results/``)."""
+    import inspect
+
+    from distsim.sweep import ResultStore, Runner
+
+    if "runner" not in inspect.signature(run).parameters:
+        if workers is not None or scheduler is not None:
+            raise ConfigError(f"experiment {name} has no grid of evaluations to run on Dask; "
+                              f"leave out --workers and --scheduler")
+        return run(quick=quick)
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be a positive integer, got {workers}")
+    runner = Runner(workers=workers, scheduler=scheduler, progress=None)
+    store = ResultStore(Path(out) / "results") if out else None
+    return run(quick=quick, runner=runner, store=store)
 
 
 def script_main(run: Callable, plot: Callable | None = None, argv: list[str] | None = None) -> int:
@@ -162,7 +187,7 @@ def script_main(run: Callable, plot: Callable | None = None, argv: list[str] | N
     add_output_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        df = run(quick=args.quick)
+        df = _run_module(name, run, args.quick, args.out, args.workers, args.scheduler)
         emit(name, df, plot, as_json=args.json, out=args.out, report=getattr(main_module, "report", None),
              column_names=getattr(main_module, "COLUMN_NAMES", None))
     except DistsimError as exc:

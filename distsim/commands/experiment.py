@@ -21,5 +21,6 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    run_experiment(args.name, quick=args.quick, as_json=args.json, out=args.out)
+    run_experiment(args.name, quick=args.quick, as_json=args.json, out=args.out, workers=args.workers,
+                   scheduler=args.scheduler)
     return 0

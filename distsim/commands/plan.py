@@ -43,15 +43,41 @@ def register(sub) -> None:
     data.add_argument("--samples", type=float, metavar="N", help="samples in an epoch (your own data set)")
     p.add_argument("--all", action="store_true", help="list every fitting plan, not only the frontier")
     p.add_argument("--json", action="store_true", help="print the plans as a JSON list of records")
-    p.add_argument("--out", metavar="DIR", type=output_dir_arg, help="write plans.csv (every fitting plan) and plans.png into DIR")
+    p.add_argument("--out", metavar="DIR", type=output_dir_arg,
+                   help="write plans.csv (every fitting plan) and plans.png into DIR; "
+                        "keep every evaluation in DIR/results/ (a rerun skips finished ones)")
     p.add_argument("--trace", metavar="FILE", type=output_file_arg,
                    help="write the chosen plan's simulated step as a Chrome/Perfetto trace (JSON)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    add_sweep_arguments(p)
     p.add_argument("--gpus", metavar="N,N,...", help="search tensor x pipeline x data parallelism, micro-batch, "
                    "schedule, ZeRO and recomputation on N GPUs instead (a workload with a micro_batch option, "
                    "e.g. gpt; distsim/transformer_search.py)")
     p.add_argument("--global-batch", type=int, metavar="B", help="with --gpus: sequences per iteration")
     p.set_defaults(func=_run)
+
+
+def add_sweep_arguments(p) -> None:
+    """Where a sweep's evaluations run (default: in this process); see distsim.sweep."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="run the evaluations on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the evaluations on an existing Dask cluster (e.g. tcp://host:8786, started with "
+                            "`dask scheduler` and `dask worker ADDRESS`)")
+
+
+def sweep_from_args(args):
+    """(Runner, ResultStore or None) from --workers / --scheduler / --out."""
+    from pathlib import Path
+
+    from ..sweep import ResultStore, Runner
+
+    if args.workers is not None:
+        require_positive_int("--workers", args.workers)
+    runner = Runner(scheduler=args.scheduler, workers=args.workers, progress=False if args.no_progress else None)
+    store = ResultStore(Path(args.out) / "results") if args.out else None
+    return runner, store
 
 
 def add_hardware_arguments(p) -> None:
@@ -112,8 +138,9 @@ def _run(args) -> int:
     hardware = hardware_from_args(args)
     options = SearchOptions(max_stages=args.max_stages, progress=False if args.no_progress else None)
     dataset = args.dataset if args.samples is None else user_dataset(args.samples, field="--samples")
+    runner, store = sweep_from_args(args)
     df = search_plans(graph, hardware, data_parallel=degrees, target_days=args.target_days, dataset=dataset,
-                      max_accelerators=args.max_accelerators, options=options)
+                      max_accelerators=args.max_accelerators, options=options, runner=runner, store=store)
     print_search(df, hardware=hardware, show_all=args.all, as_json=args.json)
     if args.out:
         write_search(df, args.out, "plans")

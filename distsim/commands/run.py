@@ -9,8 +9,10 @@ from ..datasets import user_dataset
 from ..errors import ConfigError
 from ..evaluate import evaluate_plan
 from ..search import search_plans
+from ..sweep import evaluate_plans
 from ._common import dump_json, output_dir_arg, output_file_arg
 from ._report import format_table, print_search, records, trace_chosen, write_csv, write_search, write_trace
+from .plan import add_sweep_arguments, sweep_from_args
 
 #: Per-accelerator memory columns printed for a single plan (GiB).
 MEMORY_COLUMNS = ("stage", "layers", "weights_gib", "optimizer_state_gib", "gradients_gib", "activations_gib",
@@ -37,6 +39,7 @@ def register(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar during a search")
     p.add_argument("--samples", type=float, metavar="N",
                    help="samples in an epoch (your own data set; replaces the file's dataset)")
+    add_sweep_arguments(p)
     p.set_defaults(func=_run)
 
 
@@ -58,8 +61,10 @@ def _run(args) -> int:
             from dataclasses import replace
 
             options = replace(options, progress=False)
+        runner, store = sweep_from_args(args)
         df = search_plans(graph, hardware, data_parallel=spec.data_parallel, target_days=spec.target_days,
-                          dataset=scenario.dataset, max_accelerators=spec.max_accelerators, options=options)
+                          dataset=scenario.dataset, max_accelerators=spec.max_accelerators, options=options,
+                          runner=runner, store=store)
         print_search(df, hardware=hardware, show_all=args.all, as_json=args.json)
         if args.out:
             write_search(df, args.out, scenario.name)
@@ -73,10 +78,9 @@ def _run(args) -> int:
             plan.resolve(graph)
         except ConfigError as exc:
             raise ConfigError(f"{args.file}: {label.format(i)}: {exc}") from None
-    evaluations = [evaluate_plan(graph, plan, hardware, dataset=scenario.dataset) for plan in scenario.plans]
-    table = pd.DataFrame([ev.summary() for ev in evaluations])
     if scenario.single:
-        ev = evaluations[0]
+        ev = evaluate_plan(graph, scenario.plans[0], hardware, dataset=scenario.dataset)
+        table = pd.DataFrame([ev.summary()])
         memory = ev.memory[list(MEMORY_COLUMNS)]
         if args.json:
             print(dump_json({"summary": ev.summary(), "memory": records(memory), "failures": ev.memory_failures(),
@@ -97,13 +101,16 @@ def _run(args) -> int:
             write_trace(ev.result, ev.graph, args.trace)
         return 0
 
+    runner, store = sweep_from_args(args)
+    outcomes = evaluate_plans(graph, scenario.plans, hardware, scenario.dataset, runner=runner, store=store)
+    table = pd.DataFrame([o["summary"] for o in outcomes])
     if args.json:
         print(dump_json(records(table)))
     else:
         print(f"hardware: {hardware.describe()}")
         print(format_table(table))
-        for i, ev in enumerate(evaluations):
-            for line in ev.memory_failures():
+        for i, outcome in enumerate(outcomes):
+            for line in outcome["failures"]:
                 print(f"plans[{i}] does not fit: {line}")
     if args.out:
         write_csv(table, args.out, scenario.name)

@@ -57,6 +57,12 @@ def test_out_writes_csv_and_png(tmp_path, capsys):
     assert main(TINY + FITS + ["--out", str(tmp_path)]) == 0
     assert (tmp_path / "plans.csv").read_text().startswith("plan,")
     assert (tmp_path / "plans.png").stat().st_size > 0
+    assert list((tmp_path / "results").glob("part-*.parquet"))  # the results store
+    capsys.readouterr()
+    assert main(TINY + FITS + ["--out", str(tmp_path), "--json"]) == 0  # from the store: the same plans
+    from_store = json.loads(capsys.readouterr().out)
+    assert main(TINY + FITS + ["--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == from_store
 
 
 @pytest.mark.parametrize("extra,needle", [
@@ -72,6 +78,7 @@ def test_out_writes_csv_and_png(tmp_path, capsys):
     (["--preset", "nope"], "unknown preset 'nope' for wordlm"),
     (["--set", "hiden=3"], "unknown option 'hiden'"),
     (["--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+    (["--workers", "0"], "--workers must be a positive integer"),
 ])
 def test_bad_input_exit_2_one_line(capsys, extra, needle):
     assert main(TINY + extra) == 2

@@ -194,15 +194,18 @@ def test_only_fitting_plans_are_simulated(tiny, system, monkeypatch):
     import distsim.search as search
 
     calls = []
-    real = search.evaluate_plan
+    real_step, real_evaluate = search.with_step, search.evaluate_plan
 
-    def spy(graph, plan, system, **kw):
-        ev = real(graph, plan, system, **kw)
-        if kw.get("simulate", True):
-            calls.append(ev.fits)
-        return ev
+    def spy_step(ev, *args, **kw):  # the search simulates steps of memory-checked evaluations only
+        calls.append(ev.fits)
+        return real_step(ev, *args, **kw)
 
-    monkeypatch.setattr(search, "evaluate_plan", spy)
+    def spy_evaluate(*args, **kw):
+        assert kw.get("simulate") is False, "a step simulated before its memory check"
+        return real_evaluate(*args, **kw)
+
+    monkeypatch.setattr(search, "with_step", spy_step)
+    monkeypatch.setattr(search, "evaluate_plan", spy_evaluate)
     df = search_plans(tiny, system, data_parallel=(2, 8), dataset="billion-word", options=OPTIONS)
     assert calls and all(calls) and len(calls) == df.attrs["simulated"] <= len(df)
 
@@ -228,3 +231,22 @@ def test_plan_describe_is_unique_in_the_grid(tiny):
     plans = candidate_plans(tiny, data_parallel=DEGREES, options=OPTIONS)
     assert len({p.describe() for p in plans}) == len(plans)
     assert all(isinstance(p, Plan) for p in plans)
+
+
+def test_search_table_is_a_plain_evaluation_loop(tiny, system, found):
+    """The search (memory pruning, cached graph data, one memory check per plan, shared twin steps) gives
+    exactly the table of evaluating every plan of the grid on its own and keeping those that fit."""
+    rows = []
+    for plan in candidate_plans(tiny, data_parallel=DEGREES, options=OPTIONS):
+        ev = evaluate_plan(tiny, plan, system, dataset="billion-word")
+        if ev.fits:
+            rows.append(ev.summary() | {"stage_layers": [list(s) for s in ev.resolved.stages],
+                                        "shard_stages": list(plan.shard_stages),
+                                        "fuse_accumulation": plan.fuse_accumulation,
+                                        "comm_buffer": plan.comm_buffer})
+    plain = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "pareto"])
+    plain = plain.sort_values(["accelerators", "days_per_epoch", "utilization", "max_memory_gib", "plan"],
+                              ascending=[True, True, False, True, True], kind="mergesort").reset_index(drop=True)
+    plain["pareto"] = pareto_mask(plain)
+    plain["meets_target"] = plain["days_per_epoch"] <= TARGET_DAYS
+    pd.testing.assert_frame_equal(found, plain, check_exact=True)
