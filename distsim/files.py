@@ -164,14 +164,19 @@ def check_output_path(path: str | Path, what: str = "--out") -> Path:
     parent = p.parent
     if not parent.is_dir():
         raise ConfigError(f"{what} {short(text)}: directory {short(str(parent))} does not exist")
-    try:  # a probe: os.access says yes for root in /proc
-        fd, probe = tempfile.mkstemp(prefix=".distsim-probe-", dir=parent)
+    _probe_writable(parent, what, text)
+    return p
+
+
+def _probe_writable(directory: Path, what: str, text: str) -> None:
+    """Create and remove a file in ``directory`` (os.access says yes for root in /proc), else ConfigError."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".distsim-probe-", dir=directory)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ConfigError(f"{what} {short(text)}: cannot write in {short(str(parent))}: "
+        raise ConfigError(f"{what} {short(text)}: cannot write in {short(str(directory))}: "
                           f"{exc.strerror or exc}") from None
-    return p
 
 
 def check_output_dir_possible(path: str | Path, what: str = "--out") -> Path:
@@ -191,13 +196,7 @@ def check_output_dir_possible(path: str | Path, what: str = "--out") -> Path:
         existing = existing.parent
     if not existing.is_dir():
         raise ConfigError(f"{what} {short(text)}: {short(str(existing))} is not a directory")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".distsim-probe-", dir=existing)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ConfigError(f"{what} {short(text)}: cannot write in {short(str(existing))}: "
-                          f"{exc.strerror or exc}") from None
+    _probe_writable(existing, what, text)
     return p
 
 

@@ -154,12 +154,7 @@ def memory_check(lowering: Lowering, capacity_bytes: float) -> pd.DataFrame:
         cats = {c: cats[c] + unread[s][c] for c in CATEGORIES}  # live throughout: adds to every point
         cats["comm_buffers"] = buffers[s]
         total = peak + sum(unread[s].values()) + buffers[s]
-        row = {"stage": s, "layers": "+".join(rp.stages[s])}
-        row.update({f"{c}_gib": units.to_gib(cats[c]) for c in CATEGORIES})
-        row.update(total_gib=units.to_gib(total), capacity_gib=units.to_gib(capacity_bytes),
-                   fits=bool(total <= capacity_bytes), excess_gib=max(0.0, units.to_gib(total - capacity_bytes)),
-                   largest=max(CATEGORIES, key=lambda c: cats[c]))
-        rows.append(row)
+        rows.append(_row(s, "+".join(rp.stages[s]), cats, total, capacity_bytes))
     return pd.DataFrame(rows)
 
 
@@ -214,13 +209,18 @@ def pipeline_memory_check(lowering: PipelineLowering, capacity_bytes: float) -> 
         cats["activations"] = activation_peak_bytes(lowering, s)
         cats["comm_buffers"] = max((lowering.zero3_gather.get(x, 0.0) for x in stage_layers), default=0.0)
         total = sum(cats.values())
-        row = {"stage": s, "layers": _layer_span(stage_layers)}
-        row.update({f"{c}_gib": units.to_gib(cats[c]) for c in CATEGORIES})
-        row.update(total_gib=units.to_gib(total), capacity_gib=units.to_gib(capacity_bytes),
-                   fits=bool(total <= capacity_bytes), excess_gib=max(0.0, units.to_gib(total - capacity_bytes)),
-                   largest=max(CATEGORIES, key=lambda c: cats[c]))
-        rows.append(row)
+        rows.append(_row(s, _layer_span(stage_layers), cats, total, capacity_bytes))
     return pd.DataFrame(rows)
+
+
+def _row(stage: int, layers: str, cats: dict, total: float, capacity_bytes: float) -> dict:
+    """One accelerator's row of a memory table (GiB by category, capacity, fit, excess, largest)."""
+    row = {"stage": stage, "layers": layers}
+    row.update({f"{c}_gib": units.to_gib(cats[c]) for c in CATEGORIES})
+    row.update(total_gib=units.to_gib(total), capacity_gib=units.to_gib(capacity_bytes),
+               fits=bool(total <= capacity_bytes), excess_gib=max(0.0, units.to_gib(total - capacity_bytes)),
+               largest=max(CATEGORIES, key=lambda c: cats[c]))
+    return row
 
 
 def _layer_span(layers: list[str]) -> str:

@@ -55,19 +55,19 @@ def output_dir_arg(text: str) -> str:
     """argparse ``type`` for ``--out DIR``: checked up front, before any work (created only when written)."""
     from ..files import check_output_dir_possible
 
-    try:
-        check_output_dir_possible(text, "directory")
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+    return _as_argument_error(check_output_dir_possible, text, "directory")
 
 
 def output_file_arg(text: str) -> str:
     """argparse ``type`` for ``--trace FILE``: refused up front when empty, a directory or in a missing one."""
     from ..files import check_output_path
 
+    return _as_argument_error(check_output_path, text, "file")
+
+
+def _as_argument_error(check, text: str, what: str) -> str:
     try:
-        check_output_path(text, "file")
+        check(text, what)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
